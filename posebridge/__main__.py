@@ -1,0 +1,3 @@
+from posebridge.cli import main
+
+raise SystemExit(main())

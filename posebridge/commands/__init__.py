@@ -1,0 +1,1 @@
+"""Sub-commands of the posebridge CLI, one module each (see posebridge.cli)."""

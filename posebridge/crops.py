@@ -1,0 +1,65 @@
+"""Face box -> square crop -> normalised batch tensor, with each model's crop convention."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from posebridge.models.meta import CropSpec, ModelMeta
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
+
+
+def square_box(box: Box, margin: float) -> Box:
+    """Enlarge a box by `margin` x its width/height on each side, then square it about its centre."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    side = max(w, h) * (1.0 + 2.0 * margin)
+    return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+
+
+def roi_3ddfa(landmarks_xy: np.ndarray) -> Box:
+    """3DDFA's ROI: a square centred on the landmarks' bounding box, side sqrt(2) x its longer side."""
+    pts = np.asarray(landmarks_xy, dtype=np.float64).reshape(2, -1)
+    x0, y0 = pts.min(axis=1)
+    x1, y1 = pts.max(axis=1)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    side = np.sqrt(2.0) * max(x1 - x0, y1 - y0)
+    return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+
+
+def face_roi(box: Box, spec: CropSpec) -> Box:
+    """The crop box a model expects for a face-detector box."""
+    if spec.protocol == "3ddfa" and spec.box_map:
+        m = spec.box_map  # fitted: centre offsets and side as fractions of the detector box
+        x0, y0, x1, y1 = box
+        w, h = x1 - x0, y1 - y0
+        cx = (x0 + x1) / 2 + m.get("dx", 0.0) * w
+        cy = (y0 + y1) / 2 + m.get("dy", 0.0) * h
+        side = m.get("scale", np.sqrt(2.0)) * max(w, h)
+        return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+    return square_box(box, spec.margin)
+
+
+def crop_square(image: np.ndarray, box: Box, size: int) -> np.ndarray:
+    """Cut `box` out of `image` (zero padding outside the frame) and resize to size x size."""
+    x0, y0, x1, y1 = box
+    side = max(x1 - x0, y1 - y0, 1e-3)
+    scale = size / side
+    # Affine map from the box to the output square: sub-pixel exact, padding handled by warpAffine.
+    m = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]], dtype=np.float64)
+    interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+    return cv2.warpAffine(image, m, (size, size), flags=interp, borderMode=cv2.BORDER_CONSTANT)
+
+
+def to_batch(crops: Sequence[np.ndarray], meta: ModelMeta) -> torch.Tensor:
+    """BGR uint8 crops (already size x size) -> float32 NCHW tensor in the model's colour order and norm."""
+    arr = np.stack([np.asarray(c) for c in crops]).astype(np.float32) / 255.0
+    if meta.color == "rgb":
+        arr = arr[..., ::-1]
+    arr = (arr - np.asarray(meta.mean, np.float32)) / np.asarray(meta.std, np.float32)
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)))

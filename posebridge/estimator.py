@@ -1,0 +1,121 @@
+"""Estimator: face crops in, typed head poses out. Backends run the network (PyTorch here; ONNX
+Runtime in posebridge.backends when installed) and all return the same arrays."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from posebridge.crops import Box, crop_square, face_roi, to_batch
+from posebridge.models.bins import decode
+from posebridge.models.meta import ANGLES, ModelMeta
+from posebridge.models.network import PoseNet
+
+
+@dataclass(frozen=True)
+class PoseEstimate:
+    """Head pose in degrees (dataset convention, see docs/protocol.md) and per-angle spread."""
+
+    yaw: float
+    pitch: float
+    roll: float
+    yaw_std: float
+    pitch_std: float
+    roll_std: float
+
+    @property
+    def angles(self) -> tuple[float, float, float]:
+        return (self.yaw, self.pitch, self.roll)
+
+    @property
+    def stds(self) -> tuple[float, float, float]:
+        return (self.yaw_std, self.pitch_std, self.roll_std)
+
+
+class Backend(Protocol):
+    """Runs a normalised NCHW float32 batch; returns (angles (N,3), stds (N,3)) in degrees."""
+
+    name: str
+
+    def run(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class TorchBackend:
+    """PyTorch: CUDA in fp16 (channels_last) when available, else CPU fp32; inference_mode."""
+
+    name = "torch"
+
+    def __init__(self, model: PoseNet, meta: ModelMeta, device: str = "auto", half: bool | None = None):
+        self.device = pick_device(device)
+        self.half = (self.device.type == "cuda") if half is None else half
+        self.meta = meta
+        model = model.eval().to(self.device)
+        if self.device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model.half() if self.half else model
+
+    @torch.inference_mode()
+    def run(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        x = batch.to(self.device, non_blocking=True)
+        if self.half:
+            x = x.half()
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        logits = self.model(x)
+        out = [decode(lg, self.meta.bins[a]) for lg, a in zip(logits, ANGLES)]
+        angles = torch.stack([m for m, _ in out], dim=1).cpu().numpy()
+        stds = torch.stack([s for _, s in out], dim=1).cpu().numpy()
+        return angles, stds
+
+
+class Estimator:
+    """Crops faces the way the model expects and returns one PoseEstimate per face."""
+
+    def __init__(self, backend: Backend, meta: ModelMeta) -> None:
+        self.backend = backend
+        self.meta = meta
+
+    @classmethod
+    def from_model(cls, model: PoseNet, meta: ModelMeta, device: str = "auto") -> Estimator:
+        return cls(TorchBackend(model, meta, device), meta)
+
+    @classmethod
+    def load(cls, model: str | os.PathLike | None = None, device: str = "auto", backend: str = "torch"):
+        """By name (`whenet`, `posebridge-small`), by path, or the default model when None."""
+        from posebridge.models.checkpoint import load_checkpoint
+        from posebridge.models.store import resolve_model
+
+        net, meta = load_checkpoint(resolve_model(model))
+        if backend == "torch":
+            return cls.from_model(net, meta, device)
+        from posebridge.backends import create_backend
+
+        return cls(create_backend(backend, net, meta, device), meta)
+
+    def crop(self, image: np.ndarray, box: Box) -> np.ndarray:
+        return crop_square(image, face_roi(box, self.meta.crop), self.meta.input_size)
+
+    def predict_crops(self, crops: Sequence[np.ndarray]) -> list[PoseEstimate]:
+        """Crops already cut to the model's ROI (BGR uint8, any size; resized here)."""
+        if not crops:
+            return []
+        size = self.meta.input_size
+        resized = [c if c.shape[:2] == (size, size) else crop_square(c, (0, 0, c.shape[1], c.shape[0]), size)
+                   for c in crops]
+        angles, stds = self.backend.run(to_batch(resized, self.meta))
+        return [PoseEstimate(*map(float, a), *map(float, s)) for a, s in zip(angles, stds)]
+
+    def predict(self, image: np.ndarray, boxes: Sequence[Box]) -> list[PoseEstimate]:
+        """Faces given by detector boxes in a BGR frame."""
+        return self.predict_crops([self.crop(image, b) for b in boxes])

@@ -1,0 +1,66 @@
+"""The face-detector interface and registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass
+class FaceBox:
+    """A face in pixel coordinates of the frame it was found in."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    score: float = 1.0
+    face_id: int = -1  # stable id assigned by the tracker; -1 when untracked
+    landmarks: np.ndarray | None = None  # (K, 2) if the detector gives them
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return (self.x0, self.y0, self.x1, self.y1)
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+
+class FaceDetector(Protocol):
+    name: str
+
+    def detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
+        """All faces in a BGR frame, best first."""
+        ...
+
+
+_REGISTRY: dict[str, Callable[..., FaceDetector]] = {}
+
+
+def register_detector(name: str) -> Callable:
+    def deco(factory: Callable[..., FaceDetector]) -> Callable[..., FaceDetector]:
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def create_detector(name: str = "default", **options: object) -> FaceDetector:
+    """A detector by name ("default" = the measured best that works offline)."""
+    import posebridge.faces.detectors  # noqa: F401  (registers the built-in detectors)
+
+    from posebridge.errors import ConfigError
+
+    if name == "default":
+        name = posebridge.faces.detectors.DEFAULT_DETECTOR
+    if name not in _REGISTRY:
+        raise ConfigError(f"faces.detector: unknown detector {name!r}; choose from {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name](**options)

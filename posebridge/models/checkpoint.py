@@ -1,0 +1,64 @@
+"""The native checkpoint: one file holding weights and `ModelMeta`, loaded with weights_only=True.
+
+Layout (a plain dict of tensors and primitives, so `torch.load(weights_only=True)` accepts it):
+    {"format": "posebridge-checkpoint", "version": 1, "meta": ModelMeta.to_dict(),
+     "state_dict": {...}, "training": {...optional trainer state...}}
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from posebridge.errors import InputFileError
+from posebridge.models.meta import ModelMeta
+from posebridge.models.network import PoseNet, build_model
+
+FORMAT = "posebridge-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike, model: PoseNet, meta: ModelMeta, **extra: object) -> Path:
+    """Write atomically (temp file + rename) so a crash never leaves a half-written checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "version": VERSION, "meta": meta.to_dict(), "state_dict": model.state_dict()}
+    payload.update(extra)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """The raw payload, validated; every failure is an InputFileError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "checkpoint not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputFileError(path, f"not a readable checkpoint (truncated or wrong format): {first}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise InputFileError(path, f"not a posebridge checkpoint (no '{FORMAT}' header); import it first")
+    if payload.get("version", 0) > VERSION:
+        raise InputFileError(path, f"checkpoint version {payload['version']} is newer than this posebridge")
+    return payload
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[PoseNet, ModelMeta]:
+    """Build the network the checkpoint describes and load its weights (eval mode, CPU)."""
+    payload = read_checkpoint(path)
+    try:
+        meta = ModelMeta.from_dict(payload["meta"])
+        model = build_model(meta.backbone, meta.bins)
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise InputFileError(path, f"checkpoint does not match its metadata: {first}") from None
+    return model.eval(), meta
