@@ -32,10 +32,16 @@ def roi_3ddfa(landmarks_xy: np.ndarray) -> Box:
     return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
 
 
-def face_roi(box: Box, spec: CropSpec) -> Box:
-    """The crop box a model expects for a face-detector box."""
-    if spec.protocol == "3ddfa" and spec.box_map:
-        m = spec.box_map  # fitted: centre offsets and side as fractions of the detector box
+def face_roi(box: Box, spec: CropSpec, detector: str = "") -> Box:
+    """The crop box a model expects for a face-detector box.
+
+    For the "3ddfa" protocol the detector box is mapped to the landmark ROI with offsets fitted per
+    detector (posebridge.faces.roi_map), falling back to the checkpoint's own `box_map`.
+    """
+    if spec.protocol == "3ddfa":
+        from posebridge.faces.roi_map import box_map_for
+
+        m = box_map_for(detector) or spec.box_map  # centre offsets and side as fractions of the box
         x0, y0, x1, y1 = box
         w, h = x1 - x0, y1 - y0
         cx = (x0 + x1) / 2 + m.get("dx", 0.0) * w

@@ -103,8 +103,9 @@ class Estimator:
 
         return cls(create_backend(backend, net, meta, device), meta)
 
-    def crop(self, image: np.ndarray, box: Box) -> np.ndarray:
-        return crop_square(image, face_roi(box, self.meta.crop), self.meta.input_size)
+    def crop(self, image: np.ndarray, box: Box, detector: str = "") -> np.ndarray:
+        """The model's ROI for a detector box (`detector` selects the fitted box map, if any)."""
+        return crop_square(image, face_roi(box, self.meta.crop, detector), self.meta.input_size)
 
     def predict_crops(self, crops: Sequence[np.ndarray]) -> list[PoseEstimate]:
         """Crops already cut to the model's ROI (BGR uint8, any size; resized here)."""
@@ -113,9 +114,15 @@ class Estimator:
         size = self.meta.input_size
         resized = [c if c.shape[:2] == (size, size) else crop_square(c, (0, 0, c.shape[1], c.shape[0]), size)
                    for c in crops]
-        angles, stds = self.backend.run(to_batch(resized, self.meta))
+        batch = to_batch(resized, self.meta)
+        angles, stds = self.backend.run(batch)
+        if self.meta.extra.get("flip_average"):
+            # Test-time flip: the mirrored face has yaw and roll negated; average the two views.
+            f_angles, f_stds = self.backend.run(torch.flip(batch, dims=[3]))
+            angles = (angles + f_angles * np.array([-1.0, 1.0, -1.0])) / 2.0
+            stds = (stds + f_stds) / 2.0
         return [PoseEstimate(*map(float, a), *map(float, s)) for a, s in zip(angles, stds)]
 
-    def predict(self, image: np.ndarray, boxes: Sequence[Box]) -> list[PoseEstimate]:
+    def predict(self, image: np.ndarray, boxes: Sequence[Box], detector: str = "") -> list[PoseEstimate]:
         """Faces given by detector boxes in a BGR frame."""
-        return self.predict_crops([self.crop(image, b) for b in boxes])
+        return self.predict_crops([self.crop(image, b, detector) for b in boxes])

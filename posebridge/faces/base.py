@@ -20,6 +20,7 @@ class FaceBox:
     score: float = 1.0
     face_id: int = -1  # stable id assigned by the tracker; -1 when untracked
     landmarks: np.ndarray | None = None  # (K, 2) if the detector gives them
+    detector: str = ""  # name of the detector that produced the box (crop ROI maps are per detector)
 
     @property
     def box(self) -> tuple[float, float, float, float]:

@@ -35,5 +35,5 @@ class HaarDetector:
         if not rects:
             rects = self._run(self.profile, gray)
             rects += [(w_img - x - w, y, w, h) for x, y, w, h in self._run(self.profile, cv2.flip(gray, 1))]
-        boxes = [FaceBox(x, y, x + w, y + h, 1.0) for x, y, w, h in rects]
+        boxes = [FaceBox(x, y, x + w, y + h, 1.0, detector=self.name) for x, y, w, h in rects]
         return sorted(boxes, key=lambda b: -b.width * b.height)
