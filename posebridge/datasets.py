@@ -43,7 +43,7 @@ def read_pose_mat(mat_path: str | os.PathLike) -> dict:
         pose = np.asarray(mat["Pose_Para"], dtype=np.float64).reshape(-1)
     except FileNotFoundError:
         raise InputFileError(mat_path, "label file not found") from None
-    except (KeyError, ValueError, TypeError, OSError) as exc:
+    except (KeyError, ValueError, TypeError, OSError, scipy.io.matlab.MatReadError) as exc:
         raise InputFileError(mat_path, f"not a 3DDFA .mat with Pose_Para ({type(exc).__name__})") from None
     pitch, yaw, roll = np.degrees(pose[:3])
     out = {"yaw": float(yaw), "pitch": float(pitch), "roll": float(roll)}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 @dataclass
@@ -22,7 +25,10 @@ class FrameSource(Protocol):
     live: bool  # live sources drop stale frames; file sources can run real-time or as fast as possible
 
     def read(self) -> Frame | None:
-        """The next frame (newest, for live sources), or None at the end of the source."""
+        """The next frame (newest, for live sources), or None at the end of the source.
+
+        Sources in this package also accept `read(timeout=seconds)`: a live source then returns None
+        when no new frame came in time, with `ended` still False (see `SourceBase`)."""
         ...
 
     def close(self) -> None: ...
@@ -30,3 +36,35 @@ class FrameSource(Protocol):
     def stats(self) -> dict:
         """Counters: frames read, frames dropped, reconnects..."""
         ...
+
+
+class SourceBase:
+    """Shared plumbing: `ended` flag, context manager, iteration until the end of the source."""
+
+    name: str = ""
+    live: bool = False
+    ended: bool = False  # True once read() has returned None because the source is finished or closed
+
+    def read(self, timeout: float | None = None) -> Frame | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def stats(self) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Frame]:
+        while True:
+            frame = self.read()
+            if frame is None:
+                if self.ended:
+                    return
+                continue
+            yield frame
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

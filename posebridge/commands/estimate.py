@@ -1,0 +1,159 @@
+"""`posebridge estimate PATH`: head poses for every face in an image, a folder of images or a video."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from posebridge.errors import InputFileError
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+FIELDS = ["source", "frame", "face", "x0", "y0", "x1", "y1", "score",
+          "yaw", "pitch", "roll", "yaw_std", "pitch_std", "roll_std"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("estimate", help="head pose of every face in an image, folder or video")
+    p.add_argument("path", type=Path, help="image, folder of images, or video file")
+    p.add_argument("--model", help="model name or checkpoint path (default: the installed default)")
+    p.add_argument("--detector", default="default", help="face detector name (default: the project default)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--format", choices=["csv", "jsonl"], default="csv", dest="fmt")
+    p.add_argument("--output", type=Path, help="write rows here (default: stdout)")
+    p.add_argument("--annotate", type=Path, metavar="DIR", help="write images with the pose axes drawn here")
+    p.add_argument("--batch", type=int, default=32, help="crops per network batch")
+    p.set_defaults(func=run)
+
+
+def read_image(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise InputFileError(path, "image not found")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputFileError(path, "cannot read image (truncated or not an image)")
+    return image
+
+
+def iter_frames(path: Path) -> Iterator[tuple[str, int, np.ndarray]]:
+    """(source name, frame index, BGR image) for an image, each image of a folder, or a video's frames."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+        if not files:
+            raise InputFileError(path, "folder has no images (" + ", ".join(sorted(IMAGE_EXTS)) + ")")
+        for f in files:
+            yield f.name, 0, read_image(f)
+        return
+    if not path.exists():
+        raise InputFileError(path, "file not found")
+    if path.suffix.lower() in IMAGE_EXTS:
+        yield path.name, 0, read_image(path)
+        return
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise InputFileError(path, "cannot open as a video or image (unsupported or corrupt file)")
+        index = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            yield path.name, index, frame
+            index += 1
+        if index == 0:
+            raise InputFileError(path, "video has no readable frames (truncated or corrupt)")
+    finally:
+        cap.release()
+
+
+class RowWriter:
+    def __init__(self, fmt: str, stream) -> None:
+        self.fmt, self.stream = fmt, stream
+        self.csv = csv.DictWriter(stream, fieldnames=FIELDS) if fmt == "csv" else None
+        if self.csv:
+            self.csv.writeheader()
+
+    def write(self, row: dict) -> None:
+        if self.csv:
+            self.csv.writerow({k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in row.items()})
+        else:
+            self.stream.write(json.dumps({k: (round(v, 3) if isinstance(v, float) else v)
+                                          for k, v in row.items()}) + "\n")
+
+
+def frame_count(path: Path) -> int | None:
+    if path.is_dir():
+        return sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    if path.suffix.lower() in IMAGE_EXTS:
+        return 1
+    cap = cv2.VideoCapture(str(path))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    cap.release()
+    return n or None
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from posebridge.annotate import draw_pose
+    from posebridge.estimator import Estimator
+    from posebridge.faces import create_detector
+
+    if not args.path.exists():
+        raise InputFileError(args.path, "file or folder not found")
+    estimator = Estimator.load(args.model, device=args.device)
+    detector = create_detector(args.detector)
+    if args.annotate:
+        args.annotate.mkdir(parents=True, exist_ok=True)
+    out = open(args.output, "w", newline="") if args.output else sys.stdout
+    writer = RowWriter(args.fmt, out)
+    pending: list[tuple[str, int, np.ndarray, list]] = []  # frames whose faces wait for a batch
+    n_faces = 0
+
+    def flush() -> None:
+        nonlocal n_faces
+        crops = [estimator.crop(img, f.box, f.detector or detector.name) for _, _, img, faces in pending
+                 for f in faces]
+        poses = iter(estimator.predict_crops(crops))
+        for source, index, img, faces in pending:
+            for k, face in enumerate(faces):
+                p = next(poses)
+                writer.write({"source": source, "frame": index, "face": k,
+                              "x0": float(face.x0), "y0": float(face.y0), "x1": float(face.x1),
+                              "y1": float(face.y1), "score": float(face.score),
+                              "yaw": p.yaw, "pitch": p.pitch, "roll": p.roll,
+                              "yaw_std": p.yaw_std, "pitch_std": p.pitch_std, "roll_std": p.roll_std})
+                n_faces += 1
+                if args.annotate:
+                    draw_pose(img, face.box, p.yaw, p.pitch, p.roll)
+            if args.annotate:
+                name = f"{Path(source).stem}_{index:06d}.jpg" if index or not args.path.is_dir() else \
+                    f"{Path(source).stem}.jpg"
+                cv2.imwrite(str(args.annotate / name), img)
+        pending.clear()
+
+    try:
+        total = frame_count(args.path)
+        frames = tqdm(iter_frames(args.path), total=total, unit="frame", desc="estimate",
+                      disable=total is not None and total <= 1, file=sys.stderr)
+        queued = 0
+        for source, index, image in frames:
+            faces = detector.detect(image)
+            pending.append((source, index, image, faces))
+            queued += len(faces)
+            if queued >= args.batch:
+                flush()
+                queued = 0
+        flush()
+    finally:
+        if args.output:
+            out.close()
+    print(f"{n_faces} face(s)" + (f" -> {args.output}" if args.output else ""), file=sys.stderr)
+    return 0

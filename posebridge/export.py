@@ -1,0 +1,242 @@
+"""ONNX export of any posebridge model, with the bin decoding (angles and spread) inside the graph.
+
+The exported graph takes the same normalised NCHW float32 batch as `TorchBackend` (input name
+`input`, dynamic batch) and returns `angles` (N, 3) and `stds` (N, 3) in degrees, yaw/pitch/roll.
+The model's `ModelMeta` travels in the ONNX metadata (`posebridge_meta`, JSON) so an `.onnx` file is
+self-describing. `verify_onnx` runs both on real face crops and reports the largest angle difference.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from contextlib import redirect_stdout
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from posebridge.crops import crop_square, to_batch
+from posebridge.errors import ConfigError, InputFileError
+from posebridge.models.bins import decode
+from posebridge.models.meta import ANGLES, ModelMeta
+from posebridge.models.network import PoseNet
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "input"
+OUTPUT_NAMES = ("angles", "stds")
+META_KEY = "posebridge_meta"
+OPSET = 18
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+class DecodedPoseNet(nn.Module):
+    """A PoseNet followed by `bins.decode` for each head: batch -> (angles (N,3), stds (N,3))."""
+
+    def __init__(self, net: PoseNet, meta: ModelMeta) -> None:
+        super().__init__()
+        self.net = net
+        self.specs = [meta.bins[a] for a in ANGLES]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = [decode(lg, spec) for lg, spec in zip(self.net(x), self.specs)]
+        return torch.stack([m for m, _ in out], dim=1), torch.stack([s for _, s in out], dim=1)
+
+
+def onnx_bytes(net: PoseNet, meta: ModelMeta, opset: int = OPSET) -> bytes:
+    """The decoded model as a serialised ONNX graph (dynamic batch), metadata attached."""
+    wrapper = DecodedPoseNet(net.eval().float().cpu(), meta).eval()
+    example = torch.zeros(2, 3, meta.input_size, meta.input_size)  # batch 2: export must not specialise on 1
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    quiet = [logging.getLogger(n) for n in ("onnx_ir", "onnxscript", "torch.onnx", "torch.export")]
+    levels = [q.level for q in quiet]
+    for q in quiet:
+        q.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), redirect_stdout(io.StringIO()), torch.inference_mode(False):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                wrapper, (example,), dynamo=True, input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
+                dynamic_shapes=({0: batch},), opset_version=opset, verbose=False,
+            )
+    except ImportError as exc:  # the dynamo exporter needs onnxscript
+        raise ConfigError(f"onnx export needs the 'onnxscript' package ({exc}); pip install onnxscript") from None
+    finally:
+        for q, level in zip(quiet, levels):
+            q.setLevel(level)
+    proto = program.model_proto
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = META_KEY, json.dumps(meta.to_dict())
+    proto.producer_name = "posebridge"
+    return proto.SerializeToString()
+
+
+def export_onnx(net: PoseNet, meta: ModelMeta, out: str | os.PathLike, opset: int = OPSET) -> Path:
+    """Write the decoded model to `out` (atomically); returns the path."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(onnx_bytes(net, meta, opset))
+    os.replace(tmp, out)
+    return out
+
+
+def read_onnx_meta(path: str | os.PathLike) -> ModelMeta:
+    """The ModelMeta stored in a posebridge ONNX file."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "ONNX model not found")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError/ValueError/... for truncated files
+        raise InputFileError(path, f"not a readable ONNX model ({type(exc).__name__})") from None
+    props = {p.key: p.value for p in proto.metadata_props}
+    if META_KEY not in props:
+        raise InputFileError(path, f"ONNX model has no '{META_KEY}' metadata; export it with posebridge")
+    return ModelMeta.from_dict(json.loads(props[META_KEY]))
+
+
+def list_images(folder: str | os.PathLike, limit: int | None = None) -> list[Path]:
+    """Image files directly in `folder` (or its `images/` subfolder), sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputFileError(folder, "crop folder not found")
+    if (folder / "images").is_dir():
+        folder = folder / "images"
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise InputFileError(folder, "no images (.jpg/.png) in crop folder")
+    return paths[:limit] if limit else paths
+
+
+def evenly(paths: Sequence[Path], n: int) -> list[Path]:
+    """`n` paths spread evenly over the sorted list (deterministic, covers the whole folder)."""
+    if n >= len(paths):
+        return list(paths)
+    idx = np.linspace(0, len(paths) - 1, n).round().astype(int)
+    return [paths[i] for i in idx]
+
+
+def load_crops(paths: Sequence[Path], meta: ModelMeta) -> torch.Tensor:
+    """Face crops (already cut to a face ROI) resized to the model's input, normalised NCHW batch."""
+    crops = []
+    for p in paths:
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if img is None:
+            raise InputFileError(p, "not a readable image")
+        crops.append(crop_square(img, (0, 0, img.shape[1], img.shape[0]), meta.input_size))
+    return to_batch(crops, meta)
+
+
+@dataclass
+class VerifyReport:
+    """ONNX vs PyTorch on the same crops, degrees."""
+
+    crops: int
+    max_angle_diff: float
+    mean_angle_diff: float
+    max_std_diff: float
+    provider: str
+
+    def line(self) -> str:
+        return (f"ONNX vs PyTorch on {self.crops} real crops ({self.provider}): max angle difference "
+                f"{self.max_angle_diff:.4f} deg (mean {self.mean_angle_diff:.4f}), max spread difference "
+                f"{self.max_std_diff:.4f} deg")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def verify_onnx(
+    onnx_model: str | os.PathLike | bytes, net: PoseNet, meta: ModelMeta, crops: torch.Tensor, chunk: int = 16
+) -> VerifyReport:
+    """Run PyTorch fp32 (CPU) and the ONNX model on the same normalised crops; compare angles."""
+    from posebridge.backends import OnnxBackend
+    from posebridge.estimator import TorchBackend
+
+    ref = TorchBackend(net, meta, device="cpu", half=False)
+    onnx_backend = OnnxBackend(onnx_model, meta, device="cpu")
+    diffs, std_diffs = [], []
+    for i in range(0, len(crops), chunk):
+        b = crops[i : i + chunk]
+        a_t, s_t = ref.run(b)
+        a_o, s_o = onnx_backend.run(b)
+        diffs.append(np.abs(a_t - a_o))
+        std_diffs.append(np.abs(s_t - s_o))
+    d, sd = np.concatenate(diffs), np.concatenate(std_diffs)
+    return VerifyReport(len(crops), float(d.max()), float(d.mean()), float(sd.max()), onnx_backend.provider)
+
+
+def _default_calib() -> Path | None:
+    from posebridge.quantize import DEFAULT_CALIB
+
+    return DEFAULT_CALIB if DEFAULT_CALIB.is_dir() else None
+
+
+def add_export_parser(subparsers) -> None:
+    """`posebridge models export --onnx OUT [--model M] [--int8 --calib DIR]` (called by commands/models.py)."""
+    p = subparsers.add_parser(
+        "export", help="export a model to ONNX (decoding inside the graph), optionally int8-quantized",
+        description="Export a posebridge model to ONNX with angle/spread decoding inside the graph and check "
+        "it against PyTorch on real face crops. --int8 adds static int8 quantization calibrated on face crops.",
+    )
+    p.add_argument("--onnx", required=True, metavar="OUT", help="output .onnx file")
+    p.add_argument("--model", default=None, help="model name or checkpoint path (default: the default model)")
+    p.add_argument("--int8", action="store_true", help="write a static int8 (QDQ) model instead of fp32")
+    p.add_argument("--calib", default=None, metavar="DIR",
+                   help="face-crop folder for int8 calibration (never evaluation images); "
+                   "default ../shared/data/aflw-yaw-crops when present")
+    p.add_argument("--calib-count", type=int, default=256, help="calibration crops (default 256)")
+    p.add_argument("--verify", default=None, metavar="DIR",
+                   help="crop folder to compare ONNX with PyTorch on (default ../shared/data/aflw2000-dev-crops "
+                   "when present)")
+    p.add_argument("--verify-count", type=int, default=64, help="crops to verify on (default 64)")
+    p.add_argument("--opset", type=int, default=OPSET)
+    p.set_defaults(func=run_export)
+
+
+def _default_verify() -> Path | None:
+    d = Path(__file__).resolve().parents[2] / "shared" / "data" / "aflw2000-dev-crops"
+    return d if d.is_dir() else None
+
+
+def run_export(args) -> int:
+    from posebridge.models.checkpoint import load_checkpoint
+    from posebridge.models.store import resolve_model
+
+    net, meta = load_checkpoint(resolve_model(args.model))
+    out = Path(args.onnx)
+    print(f"exporting {meta.name} ({meta.backbone}) to ONNX ...")
+    fp32 = onnx_bytes(net, meta, args.opset)
+    verify_dir = Path(args.verify) if args.verify else _default_verify()
+    if args.int8:
+        from posebridge.quantize import quantize_onnx
+
+        calib = Path(args.calib) if args.calib else _default_calib()
+        if calib is None:
+            raise ConfigError("--calib: int8 quantization needs a folder of face crops (e.g. aflw-yaw-crops)")
+        model_bytes = quantize_onnx(fp32, meta, calib, count=args.calib_count)
+    else:
+        model_bytes = fp32
+    tmp = out.with_name(out.name + ".tmp")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_bytes(model_bytes)
+    os.replace(tmp, out)
+    print(f"wrote {out} ({len(model_bytes) / 1e6:.1f} MB, {'int8 QDQ' if args.int8 else 'fp32'})")
+    if verify_dir is not None:
+        paths = evenly(list_images(verify_dir), args.verify_count)
+        report = verify_onnx(model_bytes, net, meta, load_crops(paths, meta))
+        print(report.line() + f" [{verify_dir}]")
+    else:
+        print("no crop folder to verify on (pass --verify DIR)")
+    return 0

@@ -1,0 +1,266 @@
+"""Face tracking between detections: stable face ids (IoU association), the detector every N frames
+or on demand, and a cheap box follower (template matching) in between."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from posebridge.errors import ConfigError
+from posebridge.faces.base import FaceBox, FaceDetector
+from posebridge.faces.detectors import iou
+from posebridge.timing import StageTimer
+
+log = logging.getLogger(__name__)
+
+FOLLOW_METHODS = ("template", "hold")
+
+
+def primary_score(face: FaceBox, frame_size: tuple[int, int]) -> float:
+    """Bigger and more central is better: box side x (1 - 0.5 x distance from the frame centre as a
+    fraction of the half-diagonal), so a face at the corner counts as half its size."""
+    w, h = frame_size
+    cx, cy = (face.x0 + face.x1) / 2, (face.y0 + face.y1) / 2
+    d = np.hypot(cx - w / 2, cy - h / 2) / max(np.hypot(w / 2, h / 2), 1e-6)
+    return float(np.sqrt(max(face.width, 0.0) * max(face.height, 0.0)) * (1.0 - 0.5 * min(d, 1.0)))
+
+
+def primary(faces: list[FaceBox], frame_size: tuple[int, int], prefer_id: int | None = None,
+            switch_ratio: float = 1.0) -> FaceBox | None:
+    """The face to publish: the largest / nearest the centre (see `primary_score`). With `prefer_id`,
+    that face stays primary unless another scores `switch_ratio` times higher (no flicker between two
+    similar faces)."""
+    if not faces:
+        return None
+    best = max(faces, key=lambda f: primary_score(f, frame_size))
+    if prefer_id is not None and best.face_id != prefer_id:
+        current = next((f for f in faces if f.face_id == prefer_id), None)
+        if current is not None and primary_score(best, frame_size) < switch_ratio * primary_score(
+            current, frame_size
+        ):
+            return current
+    return best
+
+
+@dataclass
+class _Track:
+    face_id: int
+    box: FaceBox
+    template: np.ndarray | None = None  # grey patch of the box at the last detection, template_size^2
+    missed: int = 0  # detection rounds in a row without a matching detection
+    score: float = 1.0  # last follow score (normalised cross-correlation), 1.0 right after a detection
+
+
+def _patch(gray: np.ndarray, box: tuple[float, float, float, float], scale: float, out: tuple[int, int]):
+    """Region `box` of `gray` resampled by `scale` into an `out`=(w, h) image (zero outside the frame)."""
+    m = np.array([[scale, 0.0, -box[0] * scale], [0.0, scale, -box[1] * scale]])
+    return cv2.warpAffine(gray, m, out, flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+class FaceTracker:
+    """Faces with stable ids across frames, running the (expensive) detector only when needed.
+
+    The detector runs on the first frame, every `redetect_every` frames, when `update(...,
+    uncertainty_jump=True)` asks for it, while no face is tracked (every `idle_redetect_every` frames),
+    and when the follower loses a face. Detections are matched to tracks by IoU (Hungarian assignment,
+    at least `iou_threshold`); unmatched detections become new ids; a track not re-detected for more
+    than `max_missed` detection rounds is dropped. Between detections each box is followed by
+    `follow`: "template" (normalised cross-correlation of the last detected face patch in a window
+    around the box; a face whose score falls below `min_follow_score` counts as lost) or "hold" (keep
+    the box; costs nothing, lags a moving head).
+
+    `update` returns every tracked face, primary first (see `primary`; the primary id is sticky), or
+    only the primary with `primary_only=True`. Per-frame costs go to `timer` (stages "detect",
+    "track") when given, and to `stats()`.
+    """
+
+    def __init__(
+        self,
+        detector: FaceDetector,
+        redetect_every: int = 10,
+        follow: str = "template",
+        iou_threshold: float = 0.3,
+        max_missed: int = 2,
+        min_follow_score: float = 0.5,
+        search_margin: float = 0.35,
+        template_size: int = 40,
+        idle_redetect_every: int = 1,
+        primary_only: bool = False,
+        switch_ratio: float = 1.3,
+        timer: StageTimer | None = None,
+    ) -> None:
+        if not isinstance(redetect_every, int) or redetect_every < 1:
+            raise ConfigError(f"faces.redetect_every: expected an integer >= 1, got {redetect_every!r}")
+        if follow not in FOLLOW_METHODS:
+            raise ConfigError(f"faces.follow: expected one of {', '.join(FOLLOW_METHODS)}, got {follow!r}")
+        self.detector = detector
+        self.redetect_every = redetect_every
+        self.follow = follow
+        self.iou_threshold = iou_threshold
+        self.max_missed = max_missed
+        self.min_follow_score = min_follow_score
+        self.search_margin = search_margin
+        self.template_size = template_size
+        self.idle_redetect_every = max(1, idle_redetect_every)
+        self.primary_only = primary_only
+        self.switch_ratio = switch_ratio
+        self.timer = timer
+        self.tracks: list[_Track] = []
+        self._next_id = 0
+        self._since_detect = 0  # frames since the last detection
+        self._primary_id: int | None = None
+        self.last_action = ""  # "detect" or "track" for the latest update
+        self._counts: Counter[str] = Counter()
+        self._ms: Counter[str] = Counter()
+
+    # -------------------------------------------------------------------------------------------- API
+    def update(self, image: np.ndarray, uncertainty_jump: bool = False) -> list[FaceBox]:
+        """Faces in this frame (BGR), each with a stable `face_id`, primary first."""
+        reason = self._detect_reason(uncertainty_jump)
+        t0 = time.perf_counter()
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        if reason is None:
+            if self._follow_all(gray):
+                self._account("track", t0, None)
+                return self._output(image)
+            reason = "lost"  # the follower lost a face: look again now
+        self._detect(image, gray)
+        self._account("detect", t0, reason)
+        return self._output(image)
+
+    def reset(self) -> None:
+        """Forget all faces (ids keep increasing)."""
+        self.tracks.clear()
+        self._primary_id = None
+        self._since_detect = 0
+
+    @property
+    def primary_id(self) -> int | None:
+        return self._primary_id
+
+    def stats(self) -> dict:
+        n_det, n_trk = self._counts["detect"], self._counts["track"]
+        return {
+            "frames": n_det + n_trk,
+            "detect_frames": n_det,
+            "track_frames": n_trk,
+            "detect_ms_mean": self._ms["detect"] / n_det if n_det else 0.0,
+            "track_ms_mean": self._ms["track"] / n_trk if n_trk else 0.0,
+            "redetect_reasons": {k[7:]: v for k, v in self._counts.items() if k.startswith("reason:")},
+            "faces": len(self.tracks),
+            "next_id": self._next_id,
+        }
+
+    # ---------------------------------------------------------------------------------------- helpers
+    def _detect_reason(self, uncertainty_jump: bool) -> str | None:
+        if uncertainty_jump:
+            return "jump"
+        if not self.tracks:
+            return "idle" if self._since_detect + 1 >= self.idle_redetect_every or not self._counts else None
+        if self._since_detect + 1 >= self.redetect_every:
+            return "interval"
+        return None
+
+    def _account(self, action: str, t0: float, reason: str | None) -> None:
+        ms = (time.perf_counter() - t0) * 1000.0
+        self.last_action = action
+        self._counts[action] += 1
+        self._ms[action] += ms
+        if reason:
+            self._counts["reason:" + reason] += 1
+            self._since_detect = 0
+        else:
+            self._since_detect += 1
+        if self.timer is not None:
+            self.timer.add(action, ms)
+
+    def _template(self, gray: np.ndarray, box: FaceBox) -> np.ndarray:
+        s = self.template_size / max(box.width, box.height, 1.0)
+        side = max(box.width, box.height)
+        cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+        square = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+        return _patch(gray, square, s, (self.template_size, self.template_size))
+
+    def _follow_one(self, gray: np.ndarray, track: _Track) -> bool:
+        if self.follow == "hold" or track.template is None:
+            return True
+        b = track.box
+        side = max(b.width, b.height, 1.0)
+        s = self.template_size / side
+        cx, cy = (b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2
+        half = side * (0.5 + self.search_margin)
+        region = (cx - half, cy - half, cx + half, cy + half)
+        n = int(round(2 * half * s))
+        window = _patch(gray, region, s, (n, n))
+        res = cv2.matchTemplate(window, track.template, cv2.TM_CCOEFF_NORMED)
+        _, score, _, (mx, my) = cv2.minMaxLoc(res)
+        track.score = float(score)
+        if not np.isfinite(score) or score < self.min_follow_score:
+            return False
+        # Top-left of the best match in the window -> frame pixels; the square's centre moves by that.
+        new_cx = region[0] + (mx + self.template_size / 2) / s
+        new_cy = region[1] + (my + self.template_size / 2) / s
+        dx, dy = new_cx - cx, new_cy - cy
+        track.box = replace(b, x0=b.x0 + dx, y0=b.y0 + dy, x1=b.x1 + dx, y1=b.y1 + dy)
+        return True
+
+    def _follow_all(self, gray: np.ndarray) -> bool:
+        ok = True
+        for t in self.tracks:
+            ok = self._follow_one(gray, t) and ok
+        return ok
+
+    def _detect(self, image: np.ndarray, gray: np.ndarray) -> None:
+        dets = self.detector.detect(image)
+        matched_tracks: set[int] = set()
+        matched_dets: set[int] = set()
+        if self.tracks and dets:
+            cost = np.array([[-iou(t.box.box, d.box) for d in dets] for t in self.tracks])
+            rows, cols = linear_sum_assignment(cost)
+            for r, c in zip(rows, cols, strict=True):
+                if -cost[r, c] >= self.iou_threshold:
+                    t = self.tracks[r]
+                    t.box, t.missed, t.score = replace(dets[c], face_id=t.face_id), 0, 1.0
+                    t.template = self._template(gray, t.box)
+                    matched_tracks.add(r)
+                    matched_dets.add(c)
+        survivors = []
+        for i, t in enumerate(self.tracks):
+            if i in matched_tracks:
+                survivors.append(t)
+                continue
+            t.missed += 1  # not re-detected: keep following it for a while
+            if t.missed <= self.max_missed and self._follow_one(gray, t):
+                survivors.append(t)
+            else:
+                log.debug("face %d dropped (missed %d detections)", t.face_id, t.missed)
+        for j, d in enumerate(dets):
+            if j in matched_dets:
+                continue
+            if any(iou(d.box, t.box.box) >= self.iou_threshold for t in survivors):
+                continue  # a second box on an already-tracked face
+            t = _Track(self._next_id, replace(d, face_id=self._next_id))
+            t.template = self._template(gray, t.box)
+            self._next_id += 1
+            survivors.append(t)
+        self.tracks = survivors
+
+    def _output(self, image: np.ndarray) -> list[FaceBox]:
+        faces = [replace(t.box) for t in self.tracks]
+        if not faces:
+            self._primary_id = None
+            return []
+        size = (image.shape[1], image.shape[0])
+        best = primary(faces, size, self._primary_id, self.switch_ratio)
+        assert best is not None
+        self._primary_id = best.face_id
+        if self.primary_only:
+            return [best]
+        return [best] + sorted((f for f in faces if f is not best), key=lambda f: f.face_id)

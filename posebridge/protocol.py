@@ -1,0 +1,142 @@
+"""Wire protocol v1 (docs/protocol.md is the contract): `pose` messages as two ZeroMQ frames
+`[topic, msgpack map]`, floats as float64, unknown keys ignored by readers."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from posebridge.errors import PoseBridgeError
+
+SCHEMA_VERSION = 1
+TOPIC_POSE = b"pose"
+DEFAULT_PUB = "tcp://127.0.0.1:5570"
+DEFAULT_CONTROL = "tcp://127.0.0.1:5571"
+MAX_MESSAGE_BYTES = 1 << 20  # a pose message is ~300 bytes; anything this large is malformed
+
+
+class ProtocolError(PoseBridgeError):
+    """A malformed message (wrong topic, not a map, missing or ill-typed key, newer major version)."""
+
+
+@dataclass
+class PoseMessage:
+    """One `pose` message; field names and order are the wire keys (docs/protocol.md)."""
+
+    v: int
+    seq: int
+    t_capture: float
+    t_publish: float
+    face_id: int
+    tracked: bool
+    q: list[float]  # [x, y, z, w], Unity frame
+    euler: list[float]  # filtered [yaw, pitch, roll] degrees, dataset convention
+    raw: list[float] | None  # unfiltered [yaw, pitch, roll], None without a measurement
+    std: list[float]  # per-angle uncertainty, degrees
+    box: list[float] | None  # [x0, y0, x1, y1] frame pixels
+    frame: list[int]  # [width, height]
+
+    def to_map(self) -> dict[str, Any]:
+        """The wire map with plain Python types (numpy scalars and tuples converted)."""
+        m = asdict(self)
+        for key, (kind, length, nullable) in _SCHEMA.items():
+            m[key] = _coerce(key, m[key], kind, length, nullable, strict=False)
+        return m
+
+
+# key -> (element kind, array length or 0 for a scalar, nil allowed)
+_SCHEMA: dict[str, tuple[str, int, bool]] = {
+    "v": ("int", 0, False),
+    "seq": ("int", 0, False),
+    "t_capture": ("float", 0, False),
+    "t_publish": ("float", 0, False),
+    "face_id": ("int", 0, False),
+    "tracked": ("bool", 0, False),
+    "q": ("float", 4, False),
+    "euler": ("float", 3, False),
+    "raw": ("float", 3, True),
+    "std": ("float", 3, False),
+    "box": ("float", 4, True),
+    "frame": ("int", 2, False),
+}
+assert list(_SCHEMA) == [f.name for f in fields(PoseMessage)]
+
+
+def _scalar(key: str, value: Any, kind: str, strict: bool) -> Any:
+    if kind == "bool":
+        if isinstance(value, bool) or (not strict and isinstance(value, np.bool_)):
+            return bool(value)
+        raise ProtocolError(f"key {key!r}: expected bool, got {type(value).__name__}")
+    if isinstance(value, bool) or isinstance(value, (str, bytes, list, dict, tuple)) or value is None:
+        raise ProtocolError(f"key {key!r}: expected {kind}, got {type(value).__name__}")
+    if kind == "int":
+        if isinstance(value, int) or (not strict and float(value).is_integer()):
+            return int(value)
+        raise ProtocolError(f"key {key!r}: expected int, got {type(value).__name__}")
+    try:
+        out = float(value)  # ints are accepted where floats are expected (other encoders may send them)
+    except (TypeError, ValueError):
+        raise ProtocolError(f"key {key!r}: expected float, got {type(value).__name__}") from None
+    return out
+
+
+def _coerce(key: str, value: Any, kind: str, length: int, nullable: bool, strict: bool) -> Any:
+    if value is None:
+        if nullable:
+            return None
+        raise ProtocolError(f"key {key!r}: must not be nil")
+    if not length:
+        return _scalar(key, value, kind, strict)
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
+        raise ProtocolError(f"key {key!r}: expected an array of {length} {kind}s, got {type(value).__name__}")
+    if len(value) != length:
+        raise ProtocolError(f"key {key!r}: expected {length} elements, got {len(value)}")
+    return [_scalar(f"{key}[{i}]", x, kind, strict) for i, x in enumerate(value)]
+
+
+def encode(msg: PoseMessage) -> list[bytes]:
+    """Two ZeroMQ frames: `[b"pose", msgpack map]` (keys in table order, floats as float64)."""
+    return [TOPIC_POSE, msgpack.packb(msg.to_map(), use_bin_type=True, use_single_float=False)]
+
+
+def decode(frames: list[bytes] | tuple[bytes, ...]) -> PoseMessage:
+    """Parse `[topic, payload]`; unknown keys are ignored, malformed input raises ProtocolError."""
+    if not isinstance(frames, (list, tuple)) or len(frames) != 2:
+        n = len(frames) if isinstance(frames, (list, tuple)) else type(frames).__name__
+        raise ProtocolError(f"expected 2 frames [topic, payload], got {n}")
+    topic, payload = (bytes(f) for f in frames)
+    if topic != TOPIC_POSE:
+        raise ProtocolError(f"wrong topic {topic[:32]!r}, expected {TOPIC_POSE!r}")
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"payload of {len(payload)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        data = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+    except Exception as exc:  # msgpack raises several types (ExtraData, FormatError, ValueError...)
+        raise ProtocolError(f"payload is not valid msgpack ({type(exc).__name__})") from None
+    return from_map(data)
+
+
+def from_map(data: Any) -> PoseMessage:
+    """Validate a decoded msgpack object and build the message (unknown keys ignored)."""
+    if not isinstance(data, dict):
+        raise ProtocolError(f"payload is not a map but {type(data).__name__}")
+    version = data.get("v")
+    if version is None:
+        raise ProtocolError("missing key 'v'")
+    version = _scalar("v", version, "int", strict=True)
+    if version > SCHEMA_VERSION:
+        raise ProtocolError(f"schema version {version} is newer than supported {SCHEMA_VERSION}")
+    if version < 1:
+        raise ProtocolError(f"invalid schema version {version}")
+    values = {}
+    for key, (kind, length, nullable) in _SCHEMA.items():
+        if key not in data:
+            raise ProtocolError(f"missing key {key!r}")
+        values[key] = _coerce(key, data[key], kind, length, nullable, strict=True)
+    if not all(math.isfinite(x) for x in values["q"]):
+        raise ProtocolError("key 'q': non-finite component")
+    return PoseMessage(**values)

@@ -1,0 +1,120 @@
+"""Static int8 quantization of a posebridge ONNX graph with onnxruntime.quantization.
+
+Weights int8 per channel, activations uint8, QDQ format (runs on the CPU provider with VNNI kernels and
+on TensorRT). Activation ranges are calibrated on face crops, by default `../shared/data/aflw-yaw-crops`:
+never on evaluation images (folders named like an AFLW2000 evaluation set are refused). Only Conv,
+MatMul and Gemm are quantized; the three heads (the layers feeding the decoding softmax) and the decoding
+itself stay fp32 unless `quantize_heads=True`, because the softmax expectation amplifies logit error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from posebridge.errors import ConfigError
+from posebridge.models.meta import ModelMeta
+
+log = logging.getLogger(__name__)
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+DEFAULT_CALIB = SHARED / "data" / "aflw-yaw-crops"
+EVALUATION_SETS = ("aflw2000", "biwi", "panoptic")
+
+
+def calibration_dir(calib: str | os.PathLike | None = None) -> Path:
+    """The calibration crop folder: `calib`, else $POSEBRIDGE_CALIB, else ../shared/data/aflw-yaw-crops."""
+    chosen = calib or os.environ.get("POSEBRIDGE_CALIB") or (DEFAULT_CALIB if DEFAULT_CALIB.is_dir() else None)
+    if chosen is None:
+        raise ConfigError(
+            "calib: int8 needs a folder of face crops to calibrate on; pass --calib DIR (or set POSEBRIDGE_CALIB), "
+            "or export once with `posebridge models export --onnx OUT --int8 --calib DIR`"
+        )
+    path = Path(chosen)
+    if any(name in part.lower() for part in path.resolve().parts for name in EVALUATION_SETS):
+        raise ConfigError(f"calib: {path} looks like an evaluation set; calibrate on training crops instead")
+    return path
+
+
+class CropReader:
+    """onnxruntime CalibrationDataReader over normalised face-crop batches."""
+
+    def __init__(self, batches: list[np.ndarray]) -> None:
+        self._it = iter(batches)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        b = next(self._it, None)
+        return None if b is None else {"input": b}
+
+    def rewind(self) -> None:  # pragma: no cover - only used by some calibrators
+        pass
+
+
+def head_nodes(model_path: Path) -> list[str]:
+    """Names of the MatMul/Gemm nodes whose outputs reach a Softmax through shape-only ops (the heads)."""
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    producer = {out: n for n in graph.node for out in n.output}
+    passthrough = {"Add", "Reshape", "Cast", "Identity", "Flatten", "Squeeze", "Unsqueeze", "Transpose"}
+    found: list[str] = []
+    for node in graph.node:
+        if node.op_type != "Softmax":
+            continue
+        stack = list(node.input)
+        while stack:
+            src = producer.get(stack.pop())
+            if src is None:
+                continue
+            if src.op_type in ("MatMul", "Gemm"):
+                found.append(src.name)
+            elif src.op_type in passthrough:
+                stack.extend(i for i in src.input if i in producer)
+    return sorted(set(found))
+
+
+def quantize_onnx(
+    fp32: bytes, meta: ModelMeta, calib: str | os.PathLike, count: int = 256, batch: int = 16,
+    method: str = "minmax", quantize_heads: bool = False,
+) -> bytes:
+    """An int8 QDQ version of a posebridge fp32 ONNX graph, calibrated on `count` crops from `calib`."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from posebridge.export import evenly, list_images, load_crops
+
+    calib = calibration_dir(calib)
+    methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+               "entropy": CalibrationMethod.Entropy}
+    if method not in methods:
+        raise ConfigError(f"calib method: unknown {method!r}; choose from {', '.join(methods)}")
+    crops = load_crops(evenly(list_images(calib), count), meta).numpy()
+    batches = [crops[i : i + batch] for i in range(0, len(crops), batch)]
+    with tempfile.TemporaryDirectory(prefix="posebridge-q-") as tmp:
+        raw, pre, out = Path(tmp, "fp32.onnx"), Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
+        raw.write_bytes(fp32)
+        try:
+            quant_pre_process(str(raw), str(pre), skip_symbolic_shape=True)
+        except Exception as exc:  # pre-processing is an optimisation; quantize the raw graph if it fails
+            log.warning("quantize: pre-processing failed (%s); quantizing the graph as exported", exc)
+            pre = raw
+        exclude = [] if quantize_heads else head_nodes(pre)
+        quantize_static(
+            str(pre), str(out), CropReader(batches), quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+            op_types_to_quantize=["Conv", "MatMul", "Gemm"], nodes_to_exclude=exclude,
+            calibrate_method=methods[method], extra_options={"CalibMovingAverage": method == "minmax"},
+        )
+        import onnx
+
+        model = onnx.load(str(out))
+        src = onnx.load_from_string(fp32)
+        del model.metadata_props[:]
+        model.metadata_props.extend(src.metadata_props)  # keep posebridge_meta
+        entry = model.metadata_props.add()
+        entry.key, entry.value = "posebridge_quant", f"int8 static QDQ, {len(crops)} crops from {calib.name}, {method}"
+        return model.SerializeToString()

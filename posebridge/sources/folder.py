@@ -1,0 +1,129 @@
+"""A folder of images (or one image) played as a video: sorted by name, paced at a chosen fps."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from posebridge.errors import InputFileError
+from posebridge.sources.base import IMAGE_SUFFIXES, Frame, SourceBase
+from posebridge.sources.pacing import Pacer
+
+log = logging.getLogger(__name__)
+
+
+def natural_key(path: Path) -> list:
+    """`img2.png` sorts before `img10.png`."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+                  key=natural_key)
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    """BGR uint8 image, or None if the file cannot be decoded (grey images are expanded to BGR)."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError:
+        return None
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return img
+
+
+class ImageFolderSource(SourceBase):
+    """Images in a folder (natural name order) as frames at `fps`. An undecodable image is logged,
+    counted in `stats()["skipped"]` and skipped; it is not fatal."""
+
+    live = False
+
+    def __init__(
+        self,
+        path: str | Path,
+        realtime: bool = True,
+        fps: float = 30.0,
+        drop_late: bool = True,
+        loop: bool = False,
+        files: Sequence[str | Path] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.name = str(path)
+        if files is None:
+            if not self.path.exists():
+                raise InputFileError(path, "image folder not found")
+            if not self.path.is_dir():
+                raise InputFileError(path, "not a folder")
+            files = list_images(self.path)
+            if not files:
+                raise InputFileError(path, f"no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
+        self.files = [Path(f) for f in files]
+        if fps <= 0:
+            raise InputFileError(path, f"fps must be positive, got {fps}")
+        self.fps = float(fps)
+        self.loop = loop
+        self._pacer = Pacer(self.fps, realtime, drop_late)
+        self._pos = 0  # next file
+        self._index = 0  # schedule index across loops
+        self._read = 0
+        self._dropped = 0
+        self._skipped = 0
+        self._bad: set[Path] = set()
+        self._closed = False
+
+    @property
+    def realtime(self) -> bool:
+        return self._pacer.realtime
+
+    def _advance(self) -> bool:
+        """Move to the next file; False at the end (when not looping)."""
+        self._pos += 1
+        self._index += 1
+        if self._pos >= len(self.files):
+            if not self.loop or len(self._bad) == len(self.files):
+                return False
+            self._pos = 0
+        return True
+
+    def read(self, timeout: float | None = None) -> Frame | None:
+        while not self._closed and self._pos < len(self.files):
+            lag = self._pacer.behind(self._index)
+            if lag:
+                self._dropped += 1
+                if not self._advance():
+                    break
+                continue
+            path = self.files[self._pos]
+            img = None if path in self._bad else read_image(path)
+            if img is None:
+                if path not in self._bad:
+                    self._bad.add(path)
+                    self._skipped += 1
+                    log.warning("%s: cannot decode image, skipped", path)
+                if not self._advance():
+                    break
+                continue
+            t = self._pacer.wait(self._index)
+            frame = Frame(img, self._index, t, self.name, {"file": str(path)})
+            self._read += 1
+            self._advance()
+            return frame
+        self.ended = True
+        return None
+
+    def close(self) -> None:
+        self._closed = True
+
+    def stats(self) -> dict:
+        return {
+            "frames": self._read,
+            "dropped": self._dropped,
+            "skipped": self._skipped,
+            "fps": self.fps,
+            "realtime": self.realtime,
+        }

@@ -1,0 +1,129 @@
+"""Video files decoded by OpenCV, paced at the file's frame rate or as fast as possible."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import cv2
+
+from posebridge.errors import InputFileError
+from posebridge.sources.base import Frame, SourceBase
+from posebridge.sources.pacing import Pacer
+
+log = logging.getLogger(__name__)
+
+FALLBACK_FPS = 30.0
+
+
+class VideoFileSource(SourceBase):
+    """Frames of a video file. `realtime=True` paces frames at the file's fps and timestamps them on
+    that schedule (a reader that falls behind skips stale frames when `drop_late`, counted as
+    dropped); `realtime=False` decodes as fast as the reader asks and stamps each frame when decoded.
+    `loop=True` starts again at the end (timestamps keep increasing)."""
+
+    live = False
+
+    def __init__(
+        self,
+        path: str | Path,
+        realtime: bool = True,
+        drop_late: bool = True,
+        loop: bool = False,
+        fps: float | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.name = str(path)
+        if not self.path.exists():
+            raise InputFileError(path, "video file not found")
+        if not self.path.is_file():
+            raise InputFileError(path, "not a regular file")
+        self._cap = cv2.VideoCapture(str(self.path))
+        ok, first = (self._cap.read() if self._cap.isOpened() else (False, None))
+        if not ok or first is None:
+            self._cap.release()
+            raise InputFileError(path, "cannot decode as video (not a video file, or an unsupported codec)")
+        self._pending = first
+        file_fps = self._cap.get(cv2.CAP_PROP_FPS)
+        if fps is None:
+            if not file_fps or math.isnan(file_fps) or file_fps <= 0 or file_fps > 1000:
+                log.warning("%s: no usable frame rate in the file; pacing at %.0f fps", path, FALLBACK_FPS)
+                file_fps = FALLBACK_FPS
+            fps = file_fps
+        self.fps = float(fps)
+        self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.size = (first.shape[1], first.shape[0])
+        self.loop = loop
+        self._pacer = Pacer(self.fps, realtime, drop_late)
+        self._file_pos = 0  # index of the next frame within the file
+        self._index = 0  # schedule index across loops
+        self._read = 0
+        self._dropped = 0
+        self._loops = 0
+        self._closed = False
+
+    @property
+    def realtime(self) -> bool:
+        return self._pacer.realtime
+
+    def _next_image(self):
+        if self._pending is not None:
+            img, self._pending = self._pending, None
+            return img
+        ok, img = self._cap.read()
+        if ok:
+            return img
+        if self.frame_count and self._file_pos < self.frame_count - 1:
+            log.warning("%s: decoding stopped at frame %d of %d", self.path, self._file_pos, self.frame_count)
+        if self.loop and self._file_pos > 0:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            self._file_pos = 0
+            self._loops += 1
+            ok, img = self._cap.read()
+            if ok:
+                return img
+        return None
+
+    def _skip(self) -> bool:
+        if self._pending is not None:
+            self._pending = None
+            return True
+        if self._cap.grab():
+            return True
+        return False
+
+    def read(self, timeout: float | None = None) -> Frame | None:
+        if self._closed or self.ended:
+            self.ended = True
+            return None
+        for _ in range(self._pacer.behind(self._index)):
+            if not self._skip():
+                break
+            self._dropped += 1
+            self._index += 1
+            self._file_pos += 1
+        img = self._next_image()
+        if img is None:
+            self.ended = True
+            return None
+        t = self._pacer.wait(self._index)
+        frame = Frame(img, self._index, t, self.name, {"file_frame": self._file_pos})
+        self._index += 1
+        self._file_pos += 1
+        self._read += 1
+        return frame
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._cap.release()
+
+    def stats(self) -> dict:
+        return {
+            "frames": self._read,
+            "dropped": self._dropped,
+            "loops": self._loops,
+            "fps": self.fps,
+            "realtime": self.realtime,
+        }

@@ -1,0 +1,152 @@
+"""ZeroMQ transport: the pose publisher (never blocks) and a subscriber helper (`listen`, tests).
+
+The publisher is an XPUB socket: on the wire it is a PUB socket (any SUB client works), and it also
+sees subscriptions, so a caller can wait for the first subscriber before streaming. Per subscriber
+ZeroMQ queues at most SNDHWM messages; beyond that it drops messages for that subscriber only, so a
+slow or dead subscriber never blocks the daemon and memory stays bounded (docs/daemon.md measures it).
+Those per-subscriber drops are silent on the publisher side; subscribers see them as gaps in `seq`,
+which `Subscriber` counts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+
+import zmq
+
+from posebridge.errors import ConfigError
+
+DEFAULT_HWM = 100
+
+
+def bind(sock: zmq.Socket, address: str, what: str) -> str:
+    """Bind and return the resolved endpoint (port 0 / `*` become the real port)."""
+    try:
+        sock.bind(address)
+    except zmq.ZMQError as exc:
+        sock.close(linger=0)
+        raise ConfigError(f"{what}: cannot bind {address}: {exc}") from None
+    return sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+
+def tcp_any_port(address: str) -> str:
+    """`tcp://host:0` -> `tcp://host:*` (ZeroMQ's spelling of "any free port")."""
+    return address[:-2] + ":*" if address.startswith("tcp://") and address.endswith(":0") else address
+
+
+class Publisher:
+    """Non-blocking multipart publisher with a send high-water mark."""
+
+    def __init__(self, address: str = "tcp://127.0.0.1:5570", hwm: int = DEFAULT_HWM,
+                 context: zmq.Context | None = None) -> None:
+        self.context = context or zmq.Context.instance()
+        self.sock = self.context.socket(zmq.XPUB)
+        self.sock.setsockopt(zmq.SNDHWM, int(hwm))
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscribe, not only the first per topic
+        self.address = bind(self.sock, tcp_any_port(address), "publish.address")
+        self.sent = 0  # messages handed to ZeroMQ
+        self.refused = 0  # sends that would have blocked (EAGAIN), dropped here
+        self.subscriptions = 0  # subscribe messages seen (minus unsubscribes)
+
+    def _drain_subscriptions(self) -> None:
+        while True:
+            try:
+                msg = self.sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if msg[:1] == b"\x01":
+                self.subscriptions += 1
+            elif msg[:1] == b"\x00":
+                self.subscriptions = max(0, self.subscriptions - 1)
+
+    def wait_for_subscriber(self, timeout_s: float) -> bool:
+        """Block up to `timeout_s` until at least one SUB has subscribed; True if one has."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self._drain_subscriptions()
+            if self.subscriptions > 0:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.sock.poll(int(min(left, 0.05) * 1000) + 1, zmq.POLLIN)
+
+    def send(self, frames: Sequence[bytes]) -> bool:
+        """Queue one multipart message; never blocks. False when it was dropped."""
+        self._drain_subscriptions()
+        try:
+            self.sock.send_multipart(list(frames), flags=zmq.NOBLOCK, copy=True)
+        except zmq.Again:
+            self.refused += 1
+            return False
+        self.sent += 1
+        return True
+
+    def stats(self) -> dict:
+        return {"address": self.address, "sent": self.sent, "refused": self.refused,
+                "subscriptions": self.subscriptions}
+
+    def close(self) -> None:
+        if not self.sock.closed:
+            self.sock.close(linger=0)
+
+
+class Subscriber:
+    """SUB socket for `pose` (or any topic prefix); decodes v1 messages and counts `seq` gaps."""
+
+    def __init__(self, address: str = "tcp://127.0.0.1:5570", topic: bytes | str = b"pose",
+                 rcvhwm: int = 1000, context: zmq.Context | None = None) -> None:
+        self.context = context or zmq.Context.instance()
+        self.sock = self.context.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.RCVHWM, int(rcvhwm))
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.SUBSCRIBE, topic.encode() if isinstance(topic, str) else topic)
+        try:
+            self.sock.connect(address)
+        except zmq.ZMQError as exc:
+            self.sock.close(linger=0)
+            raise ConfigError(f"address: cannot connect to {address}: {exc}") from None
+        self.address = address
+        self.received = 0
+        self.gaps = 0  # messages missed, from jumps in `seq`
+        self._last_seq: int | None = None
+
+    def recv_frames(self, timeout_s: float | None = None) -> list[bytes] | None:
+        """The next raw multipart message, or None after `timeout_s` (None = wait forever)."""
+        if timeout_s is not None and not self.sock.poll(int(timeout_s * 1000), zmq.POLLIN):
+            return None
+        return self.sock.recv_multipart()
+
+    def recv(self, timeout_s: float | None = None):
+        """The next decoded `PoseMessage` (raises ProtocolError if malformed), or None on timeout."""
+        from posebridge.protocol import decode
+
+        frames = self.recv_frames(timeout_s)
+        if frames is None:
+            return None
+        msg = decode(frames)
+        self.received += 1
+        if self._last_seq is not None and msg.seq > self._last_seq + 1:
+            self.gaps += msg.seq - self._last_seq - 1
+        self._last_seq = msg.seq
+        return msg
+
+    def messages(self, timeout_s: float | None = None) -> Iterator:
+        """Decoded messages until a `timeout_s` silence (forever if None)."""
+        while True:
+            msg = self.recv(timeout_s)
+            if msg is None:
+                return
+            yield msg
+
+    def close(self) -> None:
+        if not self.sock.closed:
+            self.sock.close(linger=0)
+
+    def __enter__(self) -> Subscriber:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

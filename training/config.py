@@ -1,0 +1,275 @@
+"""Training configuration: nested dataclasses filled from a TOML file plus `--set key=value` overrides.
+
+Every key is checked: an unknown section or key, or a value of the wrong type, raises `ConfigError`
+naming the field (and the file). `data.options` and `eval.datasets` are free-form tables handed to the
+dataset factories, which check their own keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import tomllib
+
+from posebridge.errors import ConfigError, InputFileError
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "resnet50"
+    input_size: int = 224
+    num_bins: int = 66  # the same bin layout for yaw, pitch and roll; bin centres ("center" offset)
+    bin_width: float = 3.0
+    bin_low: float = -99.0
+    init: str = "xavier"  # "xavier" (the seed) or "default" (PyTorch's own init)
+    pretrained: str = ""  # a local torchvision ImageNet state_dict file (.pth); never downloaded
+    crop_protocol: str = "loose"  # recorded in the checkpoint: "loose" (margin around a box) or "3ddfa"
+    name: str = ""  # model name in the checkpoint metadata (default: the run name)
+
+
+@dataclass
+class DataConfig:
+    train: str = "w300lp"  # a registered dataset name (training.data.DATASETS)
+    options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of that dataset's factory
+    val_fraction: float = 0.1  # held out from the training data, split by source group
+    val: str = ""  # optional separate validation dataset name (then val_fraction is unused)
+    val_options: dict[str, Any] = field(default_factory=dict)
+    repeat: int = 1  # pass over the training items this many times per epoch (tiny data sets)
+    num_workers: int = 0
+    # preprocessing (the seed: loose crop with random margin, resize 240, random crop 224)
+    margin_min: float = 0.2  # HopeNet's k: landmark box loosened by a random k in [min, max]
+    margin_max: float = 0.4
+    resize: int = 0  # crop resized to this, then a random (train) / centre (test) crop of input_size;
+    #                  0 means round(input_size * 240 / 224) as in the seed; set = input_size for none
+    flip: float = 0.5  # probability of a horizontal flip (negates yaw and roll)
+    blur: float = 0.05  # probability of a Gaussian blur
+    scale_jitter: float = 0.0  # random crop-box scale in [1 - s, 1 + s] (pre-cropped data)
+    shift_jitter: float = 0.0  # random crop-box shift up to this fraction of its side
+    color_jitter: float = 0.0  # random brightness/contrast factor in [1 - c, 1 + c]
+    augment: bool = True  # False: training uses the test-time transform (overfit checks)
+
+
+@dataclass
+class LossConfig:
+    kind: str = "multi"  # "multi" (CE + alpha * MSE), "cls" (CE only) or "reg" (MSE only)
+    alpha: float = 1.0  # weight of the MSE on the softmax expectation
+    target: str = "hard"  # "hard" (one bin) or "soft" (Gaussian over bin centres, sigma degrees)
+    soft_sigma: float = 3.0
+    weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # yaw, pitch, roll
+
+
+@dataclass
+class OptimConfig:
+    optimizer: str = "adam"  # "adam", "adamw" or "sgd"
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only
+    batch_size: int = 16
+    epochs: int = 25  # the seed trained 150
+    schedule: str = "none"  # "none", "step" or "cosine" (per step, over all epochs)
+    step_epochs: int = 10  # step schedule: multiply lr by gamma every step_epochs
+    gamma: float = 0.1
+    warmup_steps: int = 0
+    max_steps_per_epoch: int = 0  # 0 = the whole epoch; CI smoke runs use 1 or 2
+    time_budget_min: float = 0.0  # > 0: stop after this many minutes of training (then validate and
+    #                               save) and run the LR schedule on elapsed time (not bit-reproducible)
+    grad_clip: float = 0.0
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    out_dir: str = "runs/run"
+    seed: int = 0
+    num_threads: int = 0  # torch.set_num_threads on CPU; 0 leaves PyTorch's default
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1"
+    amp: bool = True  # mixed precision on CUDA (ignored on CPU)
+    deterministic: bool = True
+    checkpoint_every: int = 1  # write last.pt every N epochs (and always at the end)
+    progress: bool = True  # tqdm bars
+    val_every: int = 1
+
+
+@dataclass
+class EvalConfig:
+    # test sets evaluated after training by training.compare / training.evaluate: name -> options table,
+    # e.g. {aflw2000 = {root = "../shared/data/aflw2000-dev"}}
+    datasets: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 64
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def resize(self) -> int:
+        return self.data.resize or round(self.model.input_size * 240 / 224)
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+
+
+def _coerce(value: Any, typ: Any, where: str) -> Any:
+    """Check/convert a TOML or --set value to the field's annotated type."""
+    origin = get_origin(typ)
+    if typ is Any:
+        return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return dict(value)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = get_args(typ)
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if typ is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def _apply(obj: Any, table: dict, where: str) -> None:
+    hints = get_type_hints(type(obj))
+    for key, value in table.items():
+        if key not in hints:
+            known = ", ".join(hints)
+            raise ConfigError(f"{where}.{key}: unknown key (known: {known})".lstrip("."))
+        setattr(obj, key, _coerce(value, hints[key], f"{where}.{key}".lstrip(".")))
+
+
+def from_dict(d: dict, base: TrainConfig | None = None) -> TrainConfig:
+    cfg = base or TrainConfig()
+    for section, table in d.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{section}: unknown config section (known: {', '.join(SECTIONS)})")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section}: expected a table")
+        _apply(getattr(cfg, section), table, section)
+    return cfg
+
+
+def parse_value(text: str) -> Any:
+    """A --set value: parsed as a TOML value when it is one (numbers, booleans, lists, quoted
+    strings, inline tables), otherwise taken as a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """`section.key=value` (or `data.options.key=value` for a factory option)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item}: expected section.key=value")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) < 2:
+            raise ConfigError(f"--set {key}: expected section.key")
+        value = parse_value(text.strip())
+        if len(parts) == 2:
+            from_dict({parts[0]: {parts[1]: value}}, cfg)
+            continue
+        section = getattr(cfg, parts[0], None)
+        table = getattr(section, parts[1], None) if section is not None else None
+        if not isinstance(table, dict):
+            raise ConfigError(f"--set {key}: {'.'.join(parts[:2])} is not a table")
+        for p in parts[2:-1]:
+            table = table.setdefault(p, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"--set {key}: {p} is not a table")
+        table[parts[-1]] = value
+    return cfg
+
+
+def load_config(path: str | os.PathLike | None, overrides: list[str] = ()) -> TrainConfig:
+    cfg = TrainConfig()
+    if path:
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise InputFileError(path, "config file not found") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InputFileError(path, f"not valid TOML: {exc}") from None
+        try:
+            from_dict(raw, cfg)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    apply_overrides(cfg, list(overrides))
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: TrainConfig) -> None:
+    from posebridge.models.network import BACKBONES
+
+    checks = [
+        (cfg.model.backbone in BACKBONES, f"model.backbone: unknown {cfg.model.backbone!r} "
+                                          f"(choose from {', '.join(BACKBONES)})"),
+        (cfg.model.init in ("xavier", "default"), "model.init: expected 'xavier' or 'default'"),
+        (cfg.model.crop_protocol in ("loose", "3ddfa"), "model.crop_protocol: expected 'loose' or '3ddfa'"),
+        (cfg.model.input_size >= 32, "model.input_size: must be >= 32"),
+        (cfg.loss.kind in ("multi", "cls", "reg"), "loss.kind: expected 'multi', 'cls' or 'reg'"),
+        (cfg.loss.target in ("hard", "soft"), "loss.target: expected 'hard' or 'soft'"),
+        (len(cfg.loss.weights) == 3, "loss.weights: expected three numbers (yaw, pitch, roll)"),
+        (cfg.optim.optimizer in ("adam", "adamw", "sgd"), "optim.optimizer: expected adam, adamw or sgd"),
+        (cfg.optim.schedule in ("none", "step", "cosine"), "optim.schedule: expected none, step or cosine"),
+        (cfg.optim.batch_size >= 1, "optim.batch_size: must be >= 1"),
+        (cfg.optim.epochs >= 1, "optim.epochs: must be >= 1"),
+        (0.0 <= cfg.data.val_fraction < 1.0, "data.val_fraction: must be in [0, 1)"),
+        (cfg.data.repeat >= 1, "data.repeat: must be >= 1"),
+        (cfg.resize >= cfg.model.input_size, "data.resize: must be 0 or >= model.input_size"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def dump_toml(cfg: TrainConfig) -> str:
+    """The resolved config as TOML (written beside each run's outputs)."""
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(fmt(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {fmt(x)}" for k, x in v.items()) + "}"
+        return repr(v)
+
+    lines = []
+    for section, table in cfg.to_dict().items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {fmt(v)}" for k, v in table.items()]
+        lines.append("")
+    return "\n".join(lines)

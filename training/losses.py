@@ -1,0 +1,75 @@
+"""The seed's multiple loss, per angle: cross-entropy on the bin + alpha x MSE on the expected angle.
+
+The expectation is `posebridge.models.bins.decode` (softmax over the bin angles of the checkpoint's
+BinSpec, bin centres for models trained here), the same decoding inference uses. Variants: "cls"
+(cross-entropy only), "reg" (MSE only). Targets: "hard" (the bin holding the angle) or "soft" (a
+Gaussian over bin angles, sigma degrees). Missing labels (NaN) and angles outside the bins are masked
+per angle: such a sample adds nothing to that head's loss or gradient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from posebridge.models.bins import BinSpec, angle_to_bin, decode
+from posebridge.models.meta import ANGLES
+
+
+@dataclass
+class AngleLoss:
+    """One head's loss terms, each averaged over the samples with a valid label (0 when none)."""
+
+    total: torch.Tensor
+    ce: torch.Tensor
+    mse: torch.Tensor
+    pred: torch.Tensor  # decoded angle per sample (degrees), detached
+    valid: torch.Tensor  # bool mask of samples with a usable label
+
+
+def soft_targets(angle: torch.Tensor, spec: BinSpec, sigma: float) -> torch.Tensor:
+    """Gaussian label distribution over the bin angles, (N, num_bins), rows summing to 1."""
+    centres = spec.bin_angles(angle.device)
+    logits = -0.5 * ((centres[None, :] - angle[:, None]) / sigma) ** 2
+    return torch.softmax(logits, dim=-1)
+
+
+def angle_loss(logits: torch.Tensor, angle: torch.Tensor, spec: BinSpec, kind: str = "multi",
+               alpha: float = 1.0, target: str = "hard", sigma: float = 3.0) -> AngleLoss:
+    angle = angle.to(logits.device, torch.float32)
+    finite = torch.isfinite(angle)
+    safe = torch.where(finite, angle, torch.zeros_like(angle))
+    idx, valid = angle_to_bin(safe, spec)
+    valid = valid & finite
+    pred, _ = decode(logits, spec)
+    n = valid.sum()
+    zero = logits.sum() * 0.0  # keeps the graph (DDP needs every head to take part)
+    if n == 0:
+        return AngleLoss(zero, zero, zero, pred.detach(), valid)
+    lg, t = logits[valid].float(), safe[valid]
+    if target == "soft":
+        ce = -(soft_targets(t, spec, sigma) * F.log_softmax(lg, dim=-1)).sum(-1).mean()
+    else:
+        ce = F.cross_entropy(lg, idx[valid])
+    mse = F.mse_loss(pred[valid], t)
+    if kind == "cls":
+        total = ce
+    elif kind == "reg":
+        total = mse
+    else:
+        total = ce + alpha * mse
+    return AngleLoss(total, ce, mse, pred.detach(), valid)
+
+
+def pose_loss(outputs: tuple[torch.Tensor, ...], angles: torch.Tensor, bins: dict[str, BinSpec],
+              kind: str = "multi", alpha: float = 1.0, target: str = "hard", sigma: float = 3.0,
+              weights: tuple[float, ...] = (1.0, 1.0, 1.0)) -> tuple[torch.Tensor, dict[str, AngleLoss]]:
+    """Sum over yaw, pitch, roll of weight x angle_loss. angles: (N, 3) degrees, NaN = missing."""
+    parts = {
+        name: angle_loss(out, angles[:, i], bins[name], kind, alpha, target, sigma)
+        for i, (name, out) in enumerate(zip(ANGLES, outputs, strict=True))
+    }
+    total = sum(w * parts[a].total for w, a in zip(weights, ANGLES, strict=True))
+    return total, parts
