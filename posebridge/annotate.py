@@ -30,7 +30,8 @@ def draw_pose(image: np.ndarray, box: Box, yaw: float, pitch: float, roll: float
     size = max(x1 - x0, y1 - y0) * 0.6
     thick = max(1, int(round(size / 60)))
     cv2.rectangle(image, (int(x0), int(y0)), (int(x1), int(y1)), (255, 255, 255), thick)
-    for (dx, dy), colour in zip(pose_axes_2d(yaw, pitch, roll), ((0, 0, 255), (0, 255, 0), (255, 0, 0))):
+    colours = ((0, 0, 255), (0, 255, 0), (255, 0, 0))  # x red, y green, z blue (BGR)
+    for (dx, dy), colour in zip(pose_axes_2d(yaw, pitch, roll), colours, strict=True):
         end = (int(round(cx + size * dx)), int(round(cy + size * dy)))
         cv2.line(image, (int(round(cx)), int(round(cy))), end, colour, thick + 1, cv2.LINE_AA)
     text = label if label is not None else f"y{yaw:+.0f} p{pitch:+.0f} r{roll:+.0f}"

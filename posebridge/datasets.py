@@ -76,7 +76,9 @@ def read_aflw2000(root: str | os.PathLike) -> Iterator[PoseSample]:
         if not mat.exists():
             continue
         lab = read_pose_mat(mat)
-        yield PoseSample(jpg, lab["yaw"], lab["pitch"], lab["roll"], lab["pt2d"], lab["pt3d_68"], group=jpg.stem)
+        yield PoseSample(
+            jpg, lab["yaw"], lab["pitch"], lab["roll"], lab["pt2d"], lab["pt3d_68"], group=jpg.stem
+        )
 
 
 def w300lp_group(stem: str) -> str:

@@ -73,7 +73,7 @@ class TorchBackend:
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         logits = self.model(x)
-        out = [decode(lg, self.meta.bins[a]) for lg, a in zip(logits, ANGLES)]
+        out = [decode(lg, self.meta.bins[a]) for lg, a in zip(logits, ANGLES, strict=False)]
         angles = torch.stack([m for m, _ in out], dim=1).cpu().numpy()
         stds = torch.stack([s for _, s in out], dim=1).cpu().numpy()
         return angles, stds
@@ -121,7 +121,7 @@ class Estimator:
             f_angles, f_stds = self.backend.run(torch.flip(batch, dims=[3]))
             angles = (angles + f_angles * np.array([-1.0, 1.0, -1.0])) / 2.0
             stds = (stds + f_stds) / 2.0
-        return [PoseEstimate(*map(float, a), *map(float, s)) for a, s in zip(angles, stds)]
+        return [PoseEstimate(*map(float, a), *map(float, s)) for a, s in zip(angles, stds, strict=False)]
 
     def predict(self, image: np.ndarray, boxes: Sequence[Box], detector: str = "") -> list[PoseEstimate]:
         """Faces given by detector boxes in a BGR frame."""

@@ -43,11 +43,11 @@ def hopenet_loose_box(pt2d: np.ndarray, k: float = 0.2) -> Box:
 def landmark_roi(sample: PoseSample, protocol: str) -> Box:
     if protocol == "hopenet":
         if sample.pt2d is None:
-            raise InputFileError(sample.image_path.with_suffix(".mat"), "no pt2d landmarks for the hopenet crop")
+            raise InputFileError(sample.image_path.with_suffix(".mat"), "no pt2d landmarks (hopenet crop)")
         return hopenet_loose_box(sample.pt2d)
     if protocol == "3ddfa":
         if sample.pt3d_68 is None:
-            raise InputFileError(sample.image_path.with_suffix(".mat"), "no pt3d_68 landmarks for the 3ddfa crop")
+            raise InputFileError(sample.image_path.with_suffix(".mat"), "no pt3d_68 landmarks (3ddfa crop)")
         return roi_3ddfa(sample.pt3d_68[:2])
     raise ConfigError(f"--protocol: unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
 
@@ -90,7 +90,7 @@ def summarize(gt: np.ndarray, pred: np.ndarray) -> tuple[dict[str, float], list[
         if not len(e):
             return {a: float("nan") for a in (*ANGLE_NAMES, "mean")}
         m = e.mean(axis=0)
-        return {**{a: float(v) for a, v in zip(ANGLE_NAMES, m)}, "mean": float(m.mean())}
+        return {**{a: float(v) for a, v in zip(ANGLE_NAMES, m, strict=True)}, "mean": float(m.mean())}
 
     buckets = []
     ay = np.abs(gt[:, 0])
@@ -131,7 +131,7 @@ def evaluate_aflw2000(
         if not pending:
             return
         poses = estimator.predict_crops([c for _, c, _ in pending])
-        for (s, _, roi), p in zip(pending, poses):
+        for (s, _, roi), p in zip(pending, poses, strict=True):
             rows.append({
                 "image": s.image_path.name, "gt_yaw": s.yaw, "gt_pitch": s.pitch, "gt_roll": s.roll,
                 "yaw": p.yaw, "pitch": p.pitch, "roll": p.roll,
@@ -164,7 +164,9 @@ def evaluate_aflw2000(
     gt = np.array([[r["gt_yaw"], r["gt_pitch"], r["gt_roll"]] for r in rows], dtype=np.float64).reshape(-1, 3)
     pred = np.array([[r["yaw"], r["pitch"], r["roll"]] for r in rows], dtype=np.float64).reshape(-1, 3)
     mae, buckets = summarize(gt, pred)
-    return EvalResult(estimator.meta.name, protocol, detector or "", len(samples), len(rows), missed, mae, buckets, rows)
+    return EvalResult(
+        estimator.meta.name, protocol, detector or "", len(samples), len(rows), missed, mae, buckets, rows
+    )
 
 
 def format_table(result: EvalResult) -> str:
@@ -197,7 +199,7 @@ def plot_errors(result: EvalResult, path: str | os.PathLike) -> Path:
     fig, ax = plt.subplots(figsize=(9, 5), dpi=110)
     edges = np.arange(-100, 101, 10)
     centres = (edges[:-1] + edges[1:]) / 2
-    for a, colour in zip(ANGLE_NAMES, ("tab:red", "tab:green", "tab:blue")):
+    for a, colour in zip(ANGLE_NAMES, ("tab:red", "tab:green", "tab:blue"), strict=True):
         err = np.abs(np.array([r[a] - r[f"gt_{a}"] for r in result.rows]))
         ax.scatter(gt_yaw, err, s=5, alpha=0.25, color=colour)
         idx = np.digitize(gt_yaw, edges) - 1
@@ -206,7 +208,8 @@ def plot_errors(result: EvalResult, path: str | os.PathLike) -> Path:
     ax.set_xlabel("ground-truth yaw (degrees)")
     ax.set_ylabel("absolute error (degrees)")
     ax.set_ylim(0, max(30.0, 1.0))
-    ax.set_title(f"AFLW2000 {result.model} ({result.protocol}{', ' + result.detector if result.detector else ''})"
+    how = result.protocol + (f", {result.detector}" if result.detector else "")
+    ax.set_title(f"AFLW2000 {result.model} ({how})"
                  f": mean MAE {result.mae['mean']:.2f} on {result.evaluated} images")
     ax.grid(alpha=0.3)
     ax.legend()

@@ -32,7 +32,7 @@ class Stream:
 
     filt: object
     face_id: int = NO_FACE
-    neutral: tuple[float, float, float] = (0.0, 0.0, 0.0)  # recenter offset, degrees
+    neutral: tuple[float, float, float] | None = None  # recentered neutral pose (None = facing the camera)
     last_std: tuple[float, float, float] = (0.0, 0.0, 0.0)
     last_box: tuple[float, float, float, float] | None = None
     last_angles: tuple[float, float, float] = (0.0, 0.0, 0.0)  # filtered, before recentering
@@ -79,6 +79,7 @@ class Pipeline:
         self._last_log = time.monotonic()
         self.control = None
         self._closed = False
+        self.t_start = time.monotonic()
 
     # ------------------------------------------------------------------------------------ building
 
@@ -149,6 +150,7 @@ class Pipeline:
             with self.lock:  # no frame in time (live source reconnecting): keep subscribers informed
                 return self._publish_without_frame(time.time())
         self.timer.add("decode", decode_ms)
+        self.timer.add("capture", decode_ms)  # the name docs/protocol.md's status uses
         with self.lock:
             return self._process(frame)
 
@@ -163,11 +165,17 @@ class Pipeline:
         self.timer.add("detect" if tracker_detected(self.tracker) else "track", took)
         self._jump = False
         chosen = list(faces) if self.cfg.faces.all_faces else primary_faces(faces)
-        # model
-        with self.timer.stage("crop"):
+        # model (timed only on frames with a face; `pose` = crop + infer)
+        estimates = []
+        if chosen:
+            t0 = time.perf_counter()
             crops = [self.estimator.crop(image, f.box, getattr(f, "detector", "")) for f in chosen]
-        with self.timer.stage("infer"):
-            estimates = self.estimator.predict_crops(crops) if crops else []
+            t1 = time.perf_counter()
+            estimates = self.estimator.predict_crops(crops)
+            t2 = time.perf_counter()
+            self.timer.add("crop", (t1 - t0) * 1000.0)
+            self.timer.add("infer", (t2 - t1) * 1000.0)
+            self.timer.add("pose", (t2 - t0) * 1000.0)
         self._jump = self._uncertainty_jumped(estimates)
         # filter
         with self.timer.stage("filter"):
@@ -214,6 +222,7 @@ class Pipeline:
         if est is None:
             res = stream.filt.update(t, None, None)
             raw = None
+            stream.last_std = tuple(float(v) for v in res.stds)  # the filter's predicted spread
         else:
             raw = est.angles
             res = stream.filt.update(t, raw, est.stds)
@@ -242,7 +251,7 @@ class Pipeline:
     def _publish(self, t_capture: float, stream: Stream, raw, box):
         from posebridge.protocol import SCHEMA_VERSION, PoseMessage, encode
 
-        q, euler = output_rotation(stream.last_angles, stream.neutral, self.cfg.publish.mirror)
+        q = output_quaternion(stream.last_angles, stream.neutral, self.cfg.publish.mirror)
         msg = PoseMessage(
             v=SCHEMA_VERSION,
             seq=self.seq,
@@ -251,7 +260,7 @@ class Pipeline:
             face_id=int(stream.face_id if stream.tracked else NO_FACE),
             tracked=bool(stream.tracked),
             q=[float(v) for v in q],
-            euler=[float(v) for v in euler],
+            euler=[float(v) for v in stream.last_angles],
             raw=None if raw is None else [float(v) for v in raw],
             std=[float(v) for v in stream.last_std],
             box=None if box is None else [float(v) for v in box],
@@ -349,82 +358,94 @@ class Pipeline:
         with self.lock:
             src = self.source.stats() if hasattr(self.source, "stats") else {}
             pub = self.publisher.stats()
-            stages = self.timer.summary()
+            drops = {"source": int(src.get("dropped", 0) or 0), "publish_refused": int(pub.get("refused", 0)),
+                     "no_frame": self.no_frame}
             return {
                 "fps": self.fps(),
+                "stages": self.timer.summary(),
+                "drops": drops["source"] + drops["publish_refused"],
+                "drops_detail": drops,
                 "frames": self.frames,
-                "messages": self.seq,
-                "stages": stages,
-                "drops": {
-                    "source": int(src.get("dropped", 0) or 0),
-                    "publish_refused": pub.get("refused", 0),
-                    "no_frame": self.no_frame,
-                },
                 "model": self.model_name,
                 "source": getattr(self.source, "name", str(self.cfg.source.spec)),
-                "source_stats": src,
-                "publisher": pub,
                 "tracked": any(s.tracked for s in self.streams.values()),
-                "redetect_jumps": self.jumps,
+                "seq": self.seq,
                 "filter": filter_params(self.filter_config),
                 "mirror": self.cfg.publish.mirror,
+                "uptime_s": time.monotonic() - self.t_start,
                 "neutral": self.neutral(),
+                "source_stats": src,
+                "publisher": pub,
+                "tracker": self.tracker.stats() if hasattr(self.tracker, "stats") else {},
+                "redetect_jumps": self.jumps,
             }
 
-    def neutral(self) -> list[float]:
+    def neutral(self) -> list[float] | None:
         stream = self.streams.get(PRIMARY) or next(iter(self.streams.values()), None)
-        return list(stream.neutral) if stream is not None else [0.0, 0.0, 0.0]
+        return list(stream.neutral) if stream is not None and stream.neutral is not None else None
 
-    def recenter(self) -> list[float]:
-        """The current filtered pose of every stream becomes its neutral pose."""
+    def recenter(self, reset: bool = False) -> list[float] | None:
+        """The current filtered pose of every tracked stream becomes its neutral pose (`reset`: back to
+        facing the camera). Only `q` changes; `euler` and `raw` stay absolute."""
         with self.lock:
-            for stream in self.streams.values():
+            if reset:
+                for stream in self.streams.values():
+                    stream.neutral = None
+                return None
+            tracked = [st for st in self.streams.values() if st.tracked]
+            if not tracked:
+                raise ValueError("recenter: no tracked face")
+            for stream in tracked:
                 stream.neutral = stream.last_angles
             return self.neutral()
 
     def cmd_recenter(self, req: dict) -> dict:
-        return {"neutral": self.recenter()}
+        return {"neutral": self.recenter(reset=bool(req.get("reset", False)))}
+
+    def settable(self) -> dict:
+        out = filter_params(self.filter_config)
+        out["mirror"] = self.cfg.publish.mirror
+        return out
 
     def cmd_set(self, req: dict) -> dict:
         params = req.get("params")
         if not isinstance(params, dict) or not params:
-            raise ValueError("set needs 'params': a non-empty map of filter parameters (or mirror)")
-        params = dict(params)
-        with self.lock:
-            if "mirror" in params:
-                mirror = params.pop("mirror")
-                if not isinstance(mirror, bool):
-                    raise ValueError("mirror must be true or false")
-                self.cfg.publish.mirror = mirror
-            if params:
-                self.set_filter(**params)
-            return {"filter": filter_params(self.filter_config), "mirror": self.cfg.publish.mirror}
+            raise ValueError("set: 'params' must be a non-empty map of filter parameters (or mirror)")
+        self.set_params(**params)
+        return {"params": self.settable()}
 
-    def set_filter(self, **params) -> None:
-        """Change filter parameters on the running streams (unknown names -> ConfigError)."""
-        self.filter_config = self.filter_config.replace(**params)  # validates; new streams use it
-        for stream in self.streams.values():
-            if stream.filt is not None:
-                stream.filt.set(**params)
+    def set_params(self, **params) -> None:
+        """Change filter parameters (and `mirror`) at run time, all or nothing."""
+        params = dict(params)
+        known = set(filter_params(self.filter_config)) | {"mirror"}
+        for name in params:
+            if name not in known:
+                raise ValueError(f"set: unknown parameter {name!r} (known: {', '.join(sorted(known))})")
+        mirror = params.pop("mirror", None)
+        if mirror is not None and not isinstance(mirror, bool):
+            raise ValueError(f"set: mirror must be true or false, got {mirror!r}")
+        with self.lock:
+            new_config = self.filter_config.replace(**params) if params else self.filter_config  # validates
+            self.filter_config = new_config
+            for stream in self.streams.values():
+                if stream.filt is not None and params:
+                    stream.filt.set(**params)
+            if mirror is not None:
+                self.cfg.publish.mirror = mirror
 
 
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def output_rotation(angles, neutral, mirror: bool) -> tuple[list[float], list[float]]:
-    """Filtered dataset angles -> (Unity quaternion, published Euler), relative to the neutral pose.
-
-    Recentering composes rotations (neutral^-1 * current, posebridge.rotation.recenter) rather than
-    subtracting angles, so it stays right for combined turns; without a neutral pose the angles pass
-    through untouched.
-    """
-    from posebridge.rotation import recenter, unity_quaternion, unity_to_euler
+def output_quaternion(angles, neutral, mirror: bool) -> list[float]:
+    """Filtered dataset angles -> the Unity quaternion `q`, relative to the neutral pose if recentered
+    (`neutral^-1 * q`, posebridge.rotation.recenter). `euler`/`raw` stay absolute (docs/protocol.md)."""
+    from posebridge.rotation import recenter, unity_quaternion
 
     q = unity_quaternion(*angles, mirror=mirror)
-    if not any(neutral):
-        return [float(v) for v in q], [float(a) for a in angles]
-    q = recenter(q, unity_quaternion(*neutral, mirror=mirror))
-    return [float(v) for v in q], [float(a) for a in unity_to_euler(q, mirror=mirror)]
+    if neutral is not None:
+        q = recenter(q, unity_quaternion(*neutral, mirror=mirror))
+    return [float(v) for v in q]
 
 
 def tracker_detected(tracker) -> bool:

@@ -30,7 +30,7 @@ def test_round_trip_keeps_weights_and_metadata(lenet_ckpt):
     assert read_checkpoint(path)["training"] == {"epoch": 3}
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
-        assert all(torch.equal(a, b) for a, b in zip(loaded(x), model.eval()(x)))
+        assert all(torch.equal(a, b) for a, b in zip(loaded(x), model.eval()(x), strict=True))
     assert not path.with_name("tiny.pt.tmp").exists()
 
 

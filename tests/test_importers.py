@@ -42,7 +42,7 @@ def test_hopenet_pkl_imports_with_identical_outputs(tmp_path):
     assert all(b.offset == "left" and b.num_bins == 66 and b.low == -99.0 for b in meta.bins.values())
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
-        for a, b in zip(model(x), ref(x)):
+        for a, b in zip(model(x), ref(x), strict=True):
             assert torch.equal(a, b)
 
 
@@ -143,18 +143,19 @@ def whenet():
     return import_whenet(shared_path("models", "WHENet.h5"))
 
 
-def test_whenet_matches_keras_semantics(whenet):
+@pytest.mark.parametrize("size", [224, 161])  # even sizes pad TF-style (0 before, 1 after), odd ones (1, 1)
+def test_whenet_matches_keras_semantics(whenet, size):
     model, meta = whenet
     assert meta.provenance["sha256"].startswith("8f8bcf92")
     assert (meta.bins["yaw"].num_bins, meta.bins["yaw"].low, meta.bins["yaw"].offset) == (120, -180.0, "left")
     assert (meta.bins["pitch"].num_bins, meta.bins["pitch"].low) == (66, -99.0)
     assert meta.color == "rgb" and meta.provenance["license"] == "BSD-3-Clause"
     torch.manual_seed(0)
-    x = torch.randn(2, 3, 224, 224)
+    x = torch.randn(1, 3, size, size)
     with torch.no_grad(), h5py.File(shared_path("models", "WHENet.h5"), "r") as h5:
         ref = KerasB0(h5).forward(x)
         got = model(x)
-    for a, b in zip(got, ref):
+    for a, b in zip(got, ref, strict=True):
         assert torch.allclose(a, b, atol=2e-3, rtol=1e-3), (a - b).abs().max()
 
 
@@ -193,7 +194,8 @@ def test_whenet_h5_with_missing_layer_is_rejected(tmp_path):
     src = shared_path("models", "WHENet.h5")
     bad = tmp_path / "missing.h5"
     copy_h5(src, bad, drop="depthwise_conv2d_7")
-    with pytest.raises(InputFileError, match=r"missing.h5: not a WHENet h5: layer 'depthwise_conv2d_7' is missing"):
+    msg = r"missing.h5: not a WHENet h5: layer 'depthwise_conv2d_7' is missing"
+    with pytest.raises(InputFileError, match=msg):
         import_whenet(bad)
     wrong = tmp_path / "wrong.h5"
     copy_h5(src, wrong, reshape="conv2d_30")

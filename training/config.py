@@ -92,6 +92,7 @@ class RunConfig:
     checkpoint_every: int = 1  # write last.pt every N epochs (and always at the end)
     progress: bool = True  # tqdm bars
     val_every: int = 1
+    stop_after: int = 0  # > 0: end this invocation after N epochs (continue later with --resume)
 
 
 @dataclass

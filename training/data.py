@@ -258,7 +258,7 @@ def aflw_yaw_crops(
     if preload:
         from tqdm import tqdm
 
-        for r in tqdm(records, desc="preload aflw_yaw_crops", leave=False):
+        for r in tqdm(records, desc="preload aflw_yaw_crops", leave=False, disable=None):
             r.image = read_image(r.image)
     return PoseDataset("aflw_yaw_crops", records, skipped, protocol="3ddfa")
 

@@ -186,3 +186,92 @@ def aflw_distill(root: str = str(DEFAULT_ROOT), weights: dict | None = None, max
     skipped = {"teacher angle beyond range": tg.counts["teacher_beyond_range"],
                "teacher/AFLW yaw disagreement": tg.counts["yaw_disagreement"]}
     return PoseDataset("aflw_distill", records, skipped, protocol="3ddfa")
+
+
+# ----------------------------------------------------------------------------- export
+ASSET = Path(__file__).resolve().parents[1] / "posebridge" / "assets" / "posebridge-small.pt"
+FIXTURE_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+FIXTURE_CROP = FIXTURE_DIR / "synthetic_face_112.png"
+FIXTURE_ANGLES = FIXTURE_DIR / "posebridge_small_expected.json"
+PROVENANCE = {
+    "source": "posebridge: python -m training.train --config training/configs/posebridge_small.toml",
+    "license": "research and non-commercial use only (trained on AFLW face crops, research-only data)",
+    "teachers": "opentrack head-pose-0.4-small-int8 (ISC) 0.8, WHENet (BSD-3-Clause) 0.1, FSA-Net (see "
+                "docs/models.md) 0.1",
+    "notes": "see docs/models.md",
+}
+
+
+def synthetic_face(size: int = 112) -> np.ndarray:
+    """A drawn, slightly turned cartoon face (no dataset pixels): the committed test fixture's source."""
+    img = np.full((size, size, 3), (90, 120, 150), np.uint8)
+    s = size / 112
+    c = (int(58 * s), int(60 * s))
+    cv2.ellipse(img, c, (int(30 * s), int(40 * s)), 8, 0, 360, (120, 160, 205), -1, cv2.LINE_AA)
+    for ex in (45, 70):
+        cv2.ellipse(img, (int(ex * s), int(50 * s)), (int(6 * s), int(3 * s)), 0, 0, 360, (40, 40, 40), -1,
+                    cv2.LINE_AA)
+    cv2.line(img, (int(60 * s), int(52 * s)), (int(64 * s), int(70 * s)), (80, 110, 160), 2, cv2.LINE_AA)
+    cv2.ellipse(img, (int(59 * s), int(82 * s)), (int(11 * s), int(4 * s)), 5, 0, 360, (60, 60, 150), -1,
+                cv2.LINE_AA)
+    return cv2.GaussianBlur(img, (0, 0), 1.0)
+
+
+def export(checkpoint: str | os.PathLike, out: str | os.PathLike = ASSET, flip_average: bool = True,
+           detector: str = "", fixture: bool = True) -> Path:
+    """The trained best.pt -> the packaged model: name, provenance, flip averaging, default box map; no
+    trainer state (optimizer), fp32 weights. Records the fixture crop's angles for the package test."""
+    import json
+
+    from posebridge.faces.detectors import DEFAULT_DETECTOR
+    from posebridge.faces.roi_map import box_map_for
+    from posebridge.models.checkpoint import load_checkpoint, save_checkpoint
+
+    model, meta = load_checkpoint(checkpoint)
+    if meta.crop.protocol != "3ddfa":
+        raise InputFileError(checkpoint, f"crop protocol is {meta.crop.protocol!r}, expected '3ddfa'")
+    meta.name = "posebridge-small"
+    meta.crop.box_map = dict(box_map_for(detector or DEFAULT_DETECTOR))
+    meta.provenance = dict(PROVENANCE)
+    meta.extra = {k: v for k, v in meta.extra.items() if isinstance(v, (str, int, float, bool))}
+    meta.extra["flip_average"] = bool(flip_average)
+    meta.extra["trained_from"] = Path(checkpoint).name
+    path = save_checkpoint(out, model, meta)
+    if fixture:
+        from posebridge.estimator import Estimator
+
+        FIXTURE_DIR.mkdir(parents=True, exist_ok=True)
+        if not FIXTURE_CROP.exists():
+            cv2.imwrite(str(FIXTURE_CROP), synthetic_face())
+        est = Estimator.load(str(path), device="cpu")
+        pose = est.predict_crops([cv2.imread(str(FIXTURE_CROP))])[0]
+        FIXTURE_ANGLES.write_text(json.dumps({"model": str(Path(out).name), "crop": FIXTURE_CROP.name,
+                                              "angles": [round(a, 4) for a in pose.angles],
+                                              "stds": [round(a, 4) for a in pose.stds]}, indent=2) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m training.distill",
+                                 description="Package a trained distilled student as posebridge-small.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("export", help="best.pt -> posebridge/assets/posebridge-small.pt")
+    e.add_argument("checkpoint")
+    e.add_argument("--out", default=str(ASSET))
+    e.add_argument("--no-flip-average", action="store_true", help="do not average with the mirrored crop")
+    e.add_argument("--no-fixture", action="store_true", help="do not re-record the test fixture's angles")
+    args = ap.parse_args(argv)
+    try:
+        path = export(args.checkpoint, args.out, not args.no_flip_average, fixture=not args.no_fixture)
+    except (InputFileError, ConfigError) as exc:
+        print(f"distill: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

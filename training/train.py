@@ -421,7 +421,8 @@ class Trainer:
         for epoch in range(self.start_epoch, cfg.optim.epochs):
             t_epoch = time.time()
             row = {"epoch": epoch + 1, **self.train_epoch(epoch, total_steps)}
-            last = epoch == cfg.optim.epochs - 1 or self.out_of_time
+            stop_now = bool(cfg.run.stop_after) and epoch + 1 - self.start_epoch >= cfg.run.stop_after
+            last = epoch == cfg.optim.epochs - 1 or self.out_of_time or stop_now
             if rt.main:
                 if self.val_view is not None and ((epoch + 1) % cfg.run.val_every == 0 or last):
                     row.update(evaluate(self.model, self._loader(self.val_view, epoch, False), self.bins,
@@ -442,6 +443,11 @@ class Trainer:
                 log.info("epoch %d/%d  %s", epoch + 1, cfg.optim.epochs, _fmt(row))
             if rt.world > 1:
                 dist.barrier()
+            if stop_now and epoch != cfg.optim.epochs - 1:
+                if rt.main:
+                    log.info("stopping after %d epoch(s) as asked (run.stop_after); --resume continues",
+                             cfg.run.stop_after)
+                break
             if self.out_of_time:
                 if rt.main:
                     log.info("time budget of %.1f min reached after epoch %d", cfg.optim.time_budget_min,

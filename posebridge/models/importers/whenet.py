@@ -129,7 +129,8 @@ def load_whenet_h5(path: str | os.PathLike, model: PoseNet) -> None:
                 c = module.num_features
                 for src, dst in (("gamma", "weight"), ("beta", "bias"), ("moving_mean", "running_mean"),
                                  ("moving_variance", "running_var")):
-                    state[f"{key}.{dst}"] = torch.from_numpy(_check(path, layer, _require(path, layer, w, src), (c,)))
+                    arr = _check(path, layer, _require(path, layer, w, src), (c,))
+                    state[f"{key}.{dst}"] = torch.from_numpy(arr)
                 continue
             o, i, kh, kw = module.weight.shape
             if kind == "depthwise_conv2d":  # Keras (kh, kw, C, 1) -> torch (C, 1, kh, kw)
@@ -139,7 +140,8 @@ def load_whenet_h5(path: str | os.PathLike, model: PoseNet) -> None:
                 k = _check(path, layer, _require(path, layer, w, "kernel"), (kh, kw, i, o))
                 state[f"{key}.weight"] = torch.from_numpy(k.transpose(3, 2, 0, 1).copy())
             if module.bias is not None:
-                state[f"{key}.bias"] = torch.from_numpy(_check(path, layer, _require(path, layer, w, "bias"), (o,)))
+                bias = _check(path, layer, _require(path, layer, w, "bias"), (o,))
+                state[f"{key}.bias"] = torch.from_numpy(bias)
         for head, layer in HEADS.items():
             lin: nn.Linear = getattr(model, head)
             w = _layer_weights(root, path, layer)

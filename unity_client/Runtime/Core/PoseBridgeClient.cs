@@ -177,6 +177,7 @@ namespace PoseBridge.Core
                     _conn.SilenceTimeoutMs = _opt.SilenceTimeoutMs;
                     _conn.Send(Zmtp.BuildSubscribe(_topic, _conn.NegotiatedMinor));
                     Interlocked.Increment(ref _connections);
+                    _lastLoggedFailure = null;
                     SetState(ConnectionState.Connected);
                     Log("connected to " + _opt.Endpoint + " (ZMTP 3." + _conn.NegotiatedMinor + ", peer " + _conn.PeerSocketType + ")");
                     while (!_stop)
@@ -192,7 +193,7 @@ namespace PoseBridge.Core
                     Interlocked.Increment(ref _failures);
                     string why = Describe(e);
                     Volatile.Write(ref _lastError, why);
-                    Log(why + "; retrying in " + backoff + " ms");
+                    LogFailure(why, backoff);
                 }
                 finally
                 {
@@ -208,6 +209,25 @@ namespace PoseBridge.Core
             SetState(ConnectionState.Stopped);
         }
 
+        string _lastLoggedFailure;
+        int _repeats;
+        readonly Stopwatch _sinceFailureLog = new Stopwatch();
+
+        /// <summary>Logs a failure; the same failure again is summarised every 10 s instead of every retry.</summary>
+        void LogFailure(string why, int backoff)
+        {
+            if (why == _lastLoggedFailure && _sinceFailureLog.ElapsedMilliseconds < 10000)
+            {
+                _repeats++;
+                return;
+            }
+            string again = why == _lastLoggedFailure && _repeats > 0 ? " (" + _repeats + " more times)" : "";
+            Log(why + again + "; retrying in " + backoff + " ms (backoff up to " + _opt.MaxBackoffMs + " ms)");
+            _lastLoggedFailure = why;
+            _repeats = 0;
+            _sinceFailureLog.Restart();
+        }
+
         string Describe(Exception e)
         {
             var se = e as SocketException;
@@ -217,6 +237,7 @@ namespace PoseBridge.Core
                     return "connection refused by " + _opt.Endpoint + " (is the daemon running? right port?)";
                 return "socket error " + se.SocketErrorCode + " on " + _opt.Endpoint;
             }
+            if (e is PeerClosedException) return e.Message + " (" + _opt.Endpoint + ")";
             if (e is ZmtpException) return "protocol error from " + _opt.Endpoint + ": " + e.Message;
             if (e is TimeoutException) return e.Message;
             return e.GetType().Name + ": " + e.Message;

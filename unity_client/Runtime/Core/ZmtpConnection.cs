@@ -14,6 +14,12 @@ namespace PoseBridge.Core
         public StopRequestedException() : base("stop requested") { }
     }
 
+    /// <summary>The peer closed the TCP connection (a daemon that exits or restarts).</summary>
+    public sealed class PeerClosedException : System.IO.IOException
+    {
+        public PeerClosedException() : base("the peer closed the connection") { }
+    }
+
     /// <summary>Frames of one received message, held in buffers reused from message to message.</summary>
     public sealed class ZmtpMessage
     {
@@ -365,7 +371,7 @@ namespace PoseBridge.Core
                 SocketError err;
                 int n = _socket.Receive(_rbuf, _rlen, _rbuf.Length - _rlen, SocketFlags.None, out err);
                 if (err != SocketError.Success && err != SocketError.WouldBlock) throw new SocketException((int)err);
-                if (n == 0 && err == SocketError.Success) throw new ZmtpException("peer closed the connection");
+                if (n == 0 && err == SocketError.Success) throw new PeerClosedException();
                 _rlen += n;
                 _sinceReceive.Restart();
                 _lastPingMs = -1;

@@ -20,6 +20,7 @@ namespace PoseBridge.ConsoleTests
             Messages(Path.Combine(vectorsDir, "messages.json"));
             Rotations(Path.Combine(vectorsDir, "rotations.json"));
             ZmtpCodec();
+            Processor();
             NoAllocationDecoding(Path.Combine(vectorsDir, "messages.json"));
             FakePeerFaults();
             StopNeverHangs();
@@ -186,6 +187,72 @@ namespace PoseBridge.ConsoleTests
             Check.Near(HeadRotation.ToDataset(half, false).Yaw, 20, 1e-9, "slerp halfway");
             Check.Near(HeadRotation.WrapDegrees(190), -170, 1e-12, "wrap 190");
             Check.Near(HeadRotation.WrapDegrees(-180), -180, 1e-12, "wrap -180");
+        }
+
+        static PoseSample Pose(double yaw, double pitch, double roll, bool tracked = true)
+        {
+            var p = new PoseSample { Version = 1, Tracked = tracked, Euler = new YawPitchRoll(yaw, pitch, roll) };
+            p.Rotation = HeadRotation.ToUnity(yaw, pitch, roll, false);
+            return p;
+        }
+
+        static YawPitchRoll Angles(QuatD q) { return HeadRotation.ToDataset(q, false); }
+
+        static void Processor()
+        {
+            // No smoothing: the applied rotation is the published one.
+            var proc = new HeadPoseProcessor(new HeadPoseSettings { SmoothingTime = 0, YawLimit = 180, PitchLimit = 90, RollLimit = 180 });
+            var p = Pose(30, 20, 10);
+            Check.That(QuatD.AngleBetween(proc.Step(true, ref p, 0.01, 1 / 60.0), p.Rotation) < 1e-9 && proc.IsLive, "processor: pass-through");
+
+            // Local recenter: the current pose becomes identity; later motion is relative to it.
+            proc.RequestRecenter();
+            Check.That(QuatD.AngleBetween(proc.Step(true, ref p, 0.01, 1 / 60.0), QuatD.Identity) < 1e-9, "processor: recenter -> identity");
+            var p2 = Pose(40, 20, 10);
+            QuatD rel = proc.Step(true, ref p2, 0.01, 1 / 60.0);
+            Check.That(QuatD.AngleBetween(rel, HeadRotation.Recenter(p2.Rotation, p.Rotation)) < 1e-9, "processor: relative to neutral");
+            proc.ClearRecenter();
+            Check.That(QuatD.AngleBetween(proc.Step(true, ref p2, 0.01, 1 / 60.0), p2.Rotation) < 1e-9, "processor: clear recenter");
+
+            // Scale, invert, limits, mirror act per axis.
+            var s = proc.Settings;
+            s.YawScale = 0.5; s.InvertPitch = true; s.RollLimit = 5;
+            var a = Angles(proc.Step(true, ref p, 0.01, 1 / 60.0));
+            Check.That(Math.Abs(a.Yaw - 15) < 1e-9 && Math.Abs(a.Pitch + 20) < 1e-9 && Math.Abs(a.Roll - 5) < 1e-9, "processor: scale/invert/limit " + a);
+            s.YawScale = 1; s.InvertPitch = false; s.RollLimit = 180; s.Mirror = true;
+            a = Angles(proc.Step(true, ref p, 0.01, 1 / 60.0));
+            Check.That(Math.Abs(a.Yaw + 30) < 1e-9 && Math.Abs(a.Pitch - 20) < 1e-9 && Math.Abs(a.Roll + 10) < 1e-9, "processor: mirror " + a);
+            s.Mirror = false;
+
+            // Smoothing is frame-rate independent: 0.2 s at 30 fps and at 120 fps end at the same rotation.
+            var target = Pose(40, 0, 0);
+            double yaw30 = 0, yaw120 = 0;
+            foreach (int fps in new[] { 30, 120 })
+            {
+                var sm = new HeadPoseProcessor(new HeadPoseSettings { SmoothingTime = 0.1 });
+                QuatD q = QuatD.Identity;
+                for (int i = 0; i < fps / 5; i++) q = sm.Step(true, ref target, 0.01, 1.0 / fps);
+                if (fps == 30) yaw30 = Angles(q).Yaw; else yaw120 = Angles(q).Yaw;
+            }
+            double expect = 40 * (1 - Math.Exp(-2)); // slerp about one axis: angle follows 1 - exp(-t / tau)
+            Check.That(Math.Abs(yaw30 - expect) < 1e-6 && Math.Abs(yaw120 - expect) < 1e-6, "processor: smoothing 30 vs 120 fps (" + yaw30 + ", " + yaw120 + ", expected " + expect + ")");
+
+            // Lost stream (stale message, untracked, or none yet): eases back to neutral, then snaps live again.
+            var lost = new HeadPoseProcessor(new HeadPoseSettings { SmoothingTime = 0, ReturnToNeutralTime = 0.1 });
+            lost.Step(true, ref target, 0.01, 1 / 60.0);
+            QuatD q1 = lost.Step(true, ref target, 5.0, 0.1);
+            Check.That(!lost.IsLive && Math.Abs(Angles(q1).Yaw - 40 * Math.Exp(-1)) < 1e-6, "processor: stale pose eases to neutral (" + Angles(q1).Yaw + ")");
+            for (int i = 0; i < 100; i++) lost.Step(true, ref target, 5.0, 0.1);
+            Check.That(QuatD.AngleBetween(lost.Current, QuatD.Identity) < 1e-3, "processor: reaches neutral when lost");
+            var untracked = Pose(40, 0, 0, tracked: false);
+            lost.Step(true, ref untracked, 0.01, 1 / 60.0);
+            Check.That(!lost.IsLive, "processor: tracked=false counts as lost");
+            lost.Settings.NeutralWhenUntracked = false;
+            lost.Step(true, ref untracked, 0.01, 1 / 60.0);
+            Check.That(lost.IsLive, "processor: tracked=false followed when NeutralWhenUntracked is off");
+            var none = new PoseSample();
+            lost.Step(false, ref none, double.PositiveInfinity, 1 / 60.0);
+            Check.That(!lost.IsLive, "processor: no pose yet -> neutral");
         }
 
         static void ZmtpCodec()

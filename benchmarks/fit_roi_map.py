@@ -1,0 +1,164 @@
+"""Fit the detector box -> 3DDFA landmark ROI mapping (posebridge/faces/roi_map.py) on AFLW2000-dev.
+
+For each image the landmark ROI is 3DDFA's square (centre of the `pt3d_68` box, side sqrt(2) x its
+longer side). The detector runs on the full 450x450 image; the detection overlapping the landmark box
+most (IoU >= --min-iou) is matched, otherwise the face counts as missed. Per matched face:
+
+    dx = (roi_cx - box_cx) / box_w     dy = (roi_cy - box_cy) / box_h     scale = roi_side / max(box_w, box_h)
+
+The map is the median of each over all matched faces: one global fit per detector, no per-image
+tuning. The script prints the table (and the dict literal for roi_map.BOX_MAPS), the ROI agreement
+(IoU with the landmark ROI) before and after mapping, and writes a JSON and a PNG of the distributions.
+
+    python benchmarks/fit_roi_map.py --detector default --detector yunet --out benchmarks/results/roi_map
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from posebridge.crops import roi_3ddfa  # noqa: E402
+from posebridge.datasets import read_aflw2000  # noqa: E402
+from posebridge.faces.base import create_detector  # noqa: E402
+from posebridge.faces.detectors import DEFAULT_DETECTOR, iou  # noqa: E402
+
+SHARED = REPO.parent / "shared"
+
+
+def detector_options(name: str, yunet: Path) -> dict:
+    return {"model_path": str(yunet)} if name == "yunet" else {}
+
+
+def collect(detector_name: str, data: Path, yunet: Path, min_iou: float, limit: int) -> dict:
+    """Landmark ROI and matched detector box for every image (None when missed)."""
+    from tqdm import tqdm
+
+    det = create_detector(detector_name, **detector_options(detector_name, yunet))
+    samples = list(read_aflw2000(data))
+    if limit:
+        samples = samples[:limit]
+    rows = []
+    for s in tqdm(samples, desc=f"detect ({det.name})", unit="img", mininterval=2):
+        pts = np.asarray(s.pt3d_68)[:2]
+        lm_box = (float(pts[0].min()), float(pts[1].min()), float(pts[0].max()), float(pts[1].max()))
+        roi = roi_3ddfa(pts)
+        faces = det.detect(cv2.imread(str(s.image_path)))
+        best = max(faces, key=lambda f: iou(f.box, lm_box), default=None)
+        box = best.box if best is not None and iou(best.box, lm_box) >= min_iou else None
+        rows.append({"image": s.image_path.name, "roi": list(roi), "box": list(box) if box else None,
+                     "angles": list(s.angles)})
+    return {"detector": det.name, "rows": rows}
+
+
+def offsets(rows: list[dict]) -> np.ndarray:
+    """(M, 3) dx, dy, scale of the matched faces."""
+    out = []
+    for r in rows:
+        if r["box"] is None:
+            continue
+        x0, y0, x1, y1 = r["box"]
+        rx0, ry0, rx1, ry1 = r["roi"]
+        w, h = x1 - x0, y1 - y0
+        out.append(((rx0 + rx1 - x0 - x1) / 2 / w, (ry0 + ry1 - y0 - y1) / 2 / h, (rx1 - rx0) / max(w, h)))
+    return np.asarray(out, np.float64).reshape(-1, 3)
+
+
+def apply_map(box: list[float], m: dict) -> tuple[float, float, float, float]:
+    from posebridge.crops import face_roi
+    from posebridge.models.meta import CropSpec
+
+    return face_roi(tuple(box), CropSpec(protocol="3ddfa", box_map=m), detector="__none__")
+
+
+def agreement(rows: list[dict], m: dict) -> dict:
+    """How well the mapped ROI matches the landmark ROI: IoU and centre/scale errors (fractions of side)."""
+    ious, cerr, serr = [], [], []
+    for r in rows:
+        if r["box"] is None:
+            continue
+        a, b = apply_map(r["box"], m), r["roi"]
+        side = b[2] - b[0]
+        ious.append(iou(a, tuple(b)))
+        cerr.append(np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2) / side)
+        serr.append(abs((a[2] - a[0]) / side - 1.0))
+    return {"mean_iou": float(np.mean(ious)), "median_centre_err": float(np.median(cerr)),
+            "median_scale_err": float(np.median(serr))}
+
+
+def plot(results: dict[str, np.ndarray], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for name, o in results.items():
+        labels = ("dx (x box width)", "dy (x box height)", "scale (x box side)")
+        for ax, k, label in zip(axes, range(3), labels, strict=True):
+            ax.hist(o[:, k], bins=40, alpha=0.55, label=f"{name} (median {np.median(o[:, k]):+.3f})")
+            ax.set_xlabel(label)
+    for ax in axes:
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("faces")
+    fig.suptitle("detector box -> 3DDFA landmark ROI on AFLW2000-dev")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=SHARED / "data" / "aflw2000-dev")
+    ap.add_argument("--detector", action="append", default=None, help="detector (repeatable)")
+    ap.add_argument("--yunet", type=Path, default=SHARED / "models" / "yunet_s_640_640.onnx")
+    ap.add_argument("--min-iou", type=float, default=0.3, help="IoU with the landmark box")
+    ap.add_argument("--limit", type=int, default=0, help="first N images (0 = all)")
+    ap.add_argument("--threads", type=int, default=1, help="cv2.setNumThreads")
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "roi_map")
+    args = ap.parse_args(argv)
+    cv2.setNumThreads(args.threads)
+    if not args.data.is_dir():
+        print(f"fit_roi_map: error: {args.data}: AFLW2000 folder not found", file=sys.stderr)
+        return 2
+    names = [DEFAULT_DETECTOR if d == "default" else d for d in (args.detector or ["default"])]
+    args.out.mkdir(parents=True, exist_ok=True)
+    fitted, dists, report = {}, {}, {}
+    for name in names:
+        res = collect(name, args.data, args.yunet, args.min_iou, args.limit)
+        (args.out / f"detections_{name}.json").write_text(json.dumps(res))
+        o = offsets(res["rows"])
+        m = {"dx": round(float(np.median(o[:, 0])), 4), "dy": round(float(np.median(o[:, 1])), 4),
+             "scale": round(float(np.median(o[:, 2])), 4)}
+        fitted[name], dists[name] = m, o
+        n, missed = len(res["rows"]), sum(r["box"] is None for r in res["rows"])
+        report[name] = {"images": n, "missed": missed, "map": m,
+                        "iqr": {k: [round(float(v), 4) for v in np.percentile(o[:, i], [25, 75])]
+                                for i, k in enumerate(("dx", "dy", "scale"))},
+                        "before": agreement(res["rows"], {"dx": 0.0, "dy": 0.0, "scale": float(np.sqrt(2))}),
+                        "after": agreement(res["rows"], m)}
+    print(f"{'detector':10s} {'images':>6s} {'missed':>6s} {'dx':>8s} {'dy':>8s} {'scale':>7s} "
+          f"{'IoU before':>10s} {'IoU after':>9s} {'centre err':>10s} {'scale err':>9s}")
+    for name, r in report.items():
+        m, b, a = r["map"], r["before"], r["after"]
+        print(f"{name:10s} {r['images']:6d} {r['missed']:6d} {m['dx']:+8.4f} {m['dy']:+8.4f} "
+              f"{m['scale']:7.4f} {b['mean_iou']:10.3f} {a['mean_iou']:9.3f} {a['median_centre_err']:10.3f} "
+              f"{a['median_scale_err']:9.3f}")
+    print("BOX_MAPS =", json.dumps(fitted))
+    (args.out / "roi_map.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot(dists, args.out / "roi_map.png")
+    print(f"wrote {args.out / 'roi_map.json'} and {args.out / 'roi_map.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

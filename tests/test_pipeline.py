@@ -1,0 +1,260 @@
+"""The daemon loop with real parts: folder / camera sources, the Haar detector and tracker, a small real
+network (untrained LeNet: these tests check plumbing, not accuracy), the Kalman filter, and real ZeroMQ
+PUB / REP sockets on 127.0.0.1. Faces come from the public-domain demo portrait (examples/demo)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from posebridge.config import ServeConfig
+from posebridge.control import request
+from posebridge.estimator import Estimator
+from posebridge.faces import create_detector
+from posebridge.faces.tracker import FaceTracker
+from posebridge.models.meta import ModelMeta
+from posebridge.models.network import build_model
+from posebridge.pipeline import Pipeline, Stream
+from posebridge.sources.camera import CameraSource
+from posebridge.sources.folder import ImageFolderSource
+from posebridge.transport import Publisher, Subscriber
+
+REPO = Path(__file__).resolve().parents[1]
+PORTRAIT = REPO / "examples" / "demo" / "astronaut.jpg"
+
+
+def canvas(faces: int = 1, noise_seed: int = 0, dx: int = 0) -> np.ndarray:
+    """A 320x240 frame (small, so the detector is cheap) with `faces` copies of the portrait
+    (0 = nobody in frame) and mild camera noise."""
+    img = np.full((480, 640, 3), (96, 104, 112), np.uint8)
+    face = cv2.imread(str(PORTRAIT))
+    if faces == 1:
+        img[90:390, 170 + dx:470 + dx] = face
+    elif faces == 2:
+        small = cv2.resize(face, (300, 300))
+        img[90:390, 10:310] = small
+        img[90:390, 330:630] = small
+    img = cv2.resize(img, (320, 240), interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(noise_seed)
+    return np.clip(img + rng.normal(0, 1.5, img.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def estimator() -> Estimator:
+    torch.manual_seed(0)
+    meta = ModelMeta(name="test-lenet", backbone="lenet", input_size=64)
+    return Estimator.from_model(build_model("lenet"), meta, device="cpu")
+
+
+def folder(tmp_path: Path, frames: list[np.ndarray]) -> ImageFolderSource:
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(tmp_path / f"{i:04d}.png"), f)
+    # paced at 30 fps without dropping: capture times are exactly 1/30 s apart however slow the machine
+    return ImageFolderSource(tmp_path, realtime=True, fps=30.0, drop_late=False)
+
+
+def make_pipeline(source, estimator, **overrides) -> Pipeline:
+    cfg = ServeConfig()
+    cfg.publish.address = "tcp://127.0.0.1:0"
+    cfg.control.address = "tcp://127.0.0.1:0"
+    cfg.run.log_every_s = 0
+    cfg.filter.update(overrides.pop("filter", {}))
+    for key, value in overrides.items():
+        section, name = key.split("__")
+        setattr(getattr(cfg, section), name, value)
+    tracker = FaceTracker(create_detector("default"), redetect_every=cfg.faces.redetect_every)
+    pub = Publisher(cfg.publish.address, hwm=1000)
+    return Pipeline(cfg, source, tracker, estimator, pub, model_name="test-lenet")
+
+
+def run_all(pipe: Pipeline) -> list:
+    msgs = []
+    while (res := pipe.step()) is not None:
+        msgs.extend(res.messages)
+    return msgs
+
+
+def test_messages_reach_a_real_subscriber(tmp_path, estimator):
+    pipe = make_pipeline(folder(tmp_path, [canvas(1, i, dx=2 * i) for i in range(6)]), estimator)
+    try:
+        with Subscriber(pipe.publisher.address) as sub:
+            assert pipe.publisher.wait_for_subscriber(5.0)
+            published = run_all(pipe)
+            received = list(sub.messages(timeout_s=1.0))
+    finally:
+        pipe.close()
+    assert len(published) == 6 and [m.seq for m in received] == list(range(6))
+    first = received[0]
+    assert first.v == 1 and first.tracked and first.face_id >= 0 and first.frame == [320, 240]
+    assert first.raw is not None and first.box is not None
+    assert abs(np.linalg.norm(first.q) - 1.0) < 1e-9
+    assert all(m.t_publish >= m.t_capture for m in received)
+    assert received == published  # what went over the wire decodes to what was built
+    stages = pipe.timer.summary()
+    for name in ("decode", "detect", "crop", "infer", "filter", "publish", "latency", "capture", "pose"):
+        assert stages[name]["count"] >= 1, name
+
+
+def test_no_face_in_frame_publishes_lost(tmp_path, estimator):
+    pipe = make_pipeline(folder(tmp_path, [canvas(0, i) for i in range(8)]), estimator)
+    try:
+        msgs = run_all(pipe)
+    finally:
+        pipe.close()
+    assert len(msgs) == 8
+    assert all(not m.tracked and m.raw is None and m.face_id == -1 and m.box is None for m in msgs)
+    assert all(np.all(np.isfinite(m.q)) for m in msgs)
+
+
+def test_dropout_is_predicted_then_lost_then_recovers(tmp_path, estimator):
+    """Face for 10 frames, nobody for 20 (0.67 s > lost_after_s 0.3), face again for 10."""
+    frames = [canvas(1, i) for i in range(10)] + [canvas(0, i) for i in range(20)] + \
+             [canvas(1, i) for i in range(10)]
+    pipe = make_pipeline(folder(tmp_path, frames), estimator, filter={"lost_after_s": 0.3})
+    try:
+        msgs = run_all(pipe)
+    finally:
+        pipe.close()
+    assert len(msgs) == 40
+    assert all(m.tracked and m.raw is not None for m in msgs[:10])
+    gap = msgs[10:30]
+    assert all(m.raw is None for m in gap)
+    # predicted through the first 0.3 s of the dropout (9 frames at 30 fps), lost after that
+    assert all(m.tracked for m in gap[:8]) and all(not m.tracked and m.face_id == -1 for m in gap[10:])
+    assert all(m.tracked and m.raw is not None for m in msgs[32:])
+
+
+def test_camera_loss_and_recovery(estimator):
+    """A capture that works, fails (camera unplugged: reads and re-opens fail), then works again."""
+    state = {"broken": False, "opens": 0}
+    frame = canvas(1)
+
+    class FakeCapture:  # the fault injector; everything downstream is real
+        def isOpened(self):
+            return not state["broken"]
+
+        def read(self):
+            time.sleep(1 / 30)
+            return (False, None) if state["broken"] else (True, frame.copy())
+
+        def release(self):
+            pass
+
+    def factory(device):
+        state["opens"] += 1
+        return FakeCapture()
+
+    cam = CameraSource(0, capture_factory=factory, retry_initial=0.05, retry_max=0.1)
+    pipe = make_pipeline(cam, estimator, filter={"lost_after_s": 0.3})
+    phases = {"before": [], "lost": [], "after": []}
+    try:
+        def run_until(phase, cond, limit_s=30.0):
+            deadline = time.monotonic() + limit_s
+            while time.monotonic() < deadline:
+                res = pipe.step()
+                assert res is not None, "a live source must not end"
+                phases[phase].extend(res.messages)
+                if cond(res.messages):
+                    return
+            raise AssertionError(f"phase {phase}: condition not reached")
+
+        run_until("before", lambda ms: any(m.tracked and m.raw is not None for m in ms))
+        state["broken"] = True
+        run_until("lost", lambda ms: any(not m.tracked for m in ms))
+        state["broken"] = False
+        run_until("after", lambda ms: any(m.tracked and m.raw is not None for m in ms))
+        stats = cam.stats()
+    finally:
+        pipe.close()
+    assert stats["losses"] >= 1 and stats["reconnects"] >= 1 and state["opens"] >= 2
+    assert pipe.no_frame >= 1  # the loop kept publishing while no frame came
+    assert phases["lost"][-1].face_id == -1 and phases["lost"][-1].raw is None
+    seqs = [m.seq for p in phases.values() for m in p]
+    assert seqs == list(range(len(seqs)))
+
+
+def test_all_faces_option(tmp_path, estimator):
+    frames = [canvas(2, i) for i in range(4)]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = make_pipeline(folder(tmp_path / "a", frames), estimator)
+    many = make_pipeline(folder(tmp_path / "b", frames), estimator, faces__all_faces=True)
+    try:
+        msgs_one, msgs_many = run_all(one), run_all(many)
+    finally:
+        one.close()
+        many.close()
+    assert len(msgs_one) == 4
+    assert len(msgs_many) == 8, "two faces per frame, one message each"
+    ids = {m.face_id for m in msgs_many}
+    assert len(ids) == 2 and -1 not in ids
+    assert {m.face_id for m in msgs_one} <= ids
+
+
+def test_control_status_recenter_set_while_running(tmp_path, estimator):
+    pipe = make_pipeline(folder(tmp_path, [canvas(1, i) for i in range(40)]), estimator)
+    ctl = pipe.start_control("tcp://127.0.0.1:0")
+    try:
+        no_face = request(ctl.address, {"cmd": "recenter"})
+        assert no_face == {"ok": False, "error": "recenter: no tracked face"}
+        for _ in range(5):
+            last = pipe.step().messages[-1]
+        assert last.tracked
+        status = request(ctl.address, {"cmd": "status"})
+        assert status["ok"] and status["frames"] == 5 and status["model"] == "test-lenet"
+        assert status["tracked"] is True and status["seq"] == 5 and isinstance(status["drops"], int)
+        assert "infer" in status["stages"] and status["stages"]["infer"]["count"] == 5
+        # recenter: q becomes (close to) identity for a still head; euler stays absolute
+        reply = request(ctl.address, {"cmd": "recenter"})
+        assert reply["ok"] and len(reply["neutral"]) == 3
+        after = pipe.step().messages[-1]
+        assert abs(after.q[3]) > 0.99
+        assert after.euler != [0.0, 0.0, 0.0]
+        assert request(ctl.address, {"cmd": "recenter", "reset": True}) == {"ok": True, "neutral": None}
+        # set: filter parameters and mirror at run time, all or nothing
+        reply = request(ctl.address, {"cmd": "set", "params": {"lost_after_s": 1.5, "mirror": True}})
+        assert reply["ok"] and reply["params"]["lost_after_s"] == 1.5 and reply["params"]["mirror"] is True
+        assert pipe.streams["primary"].filt.config.lost_after_s == 1.5
+        bad = request(ctl.address, {"cmd": "set", "params": {"lost_after_s": 0.1, "proces_noise": 1}})
+        assert bad["ok"] is False and "unknown parameter 'proces_noise'" in bad["error"]
+        assert pipe.filter_config.lost_after_s == 1.5  # unchanged
+        bad = request(ctl.address, {"cmd": "set", "params": {"lost_after_s": "soon"}})
+        assert bad["ok"] is False and "lost_after_s" in bad["error"]
+        assert request(ctl.address, {"cmd": "set", "params": []})["ok"] is False
+        assert request(ctl.address, {"cmd": "dance"})["ok"] is False
+        mirrored = pipe.step().messages[-1]  # still running after the bad requests
+        assert mirrored.tracked
+    finally:
+        pipe.close()
+
+
+def test_control_answers_while_the_loop_runs(tmp_path, estimator):
+    pipe = make_pipeline(folder(tmp_path, [canvas(1, i) for i in range(60)]), estimator)
+    ctl = pipe.start_control("tcp://127.0.0.1:0")
+    worker = threading.Thread(target=pipe.run)
+    worker.start()
+    try:
+        replies = [request(ctl.address, {"cmd": "status"}, timeout_s=10) for _ in range(3)]
+        assert all(r["ok"] for r in replies)
+    finally:
+        pipe.stop()
+        worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert pipe.publisher.sock.closed and pipe._closed
+
+
+def test_uncertainty_jump_asks_for_redetection(estimator):
+    from posebridge.estimator import PoseEstimate
+
+    pipe = Pipeline(ServeConfig(), source=None, tracker=None, estimator=estimator, publisher=None)
+    calm = PoseEstimate(0, 0, 0, 3.0, 3.0, 3.0)
+    pipe.streams["primary"] = Stream(filt=None)
+    assert not any(pipe._uncertainty_jumped([calm]) for _ in range(20))
+    assert pipe._uncertainty_jumped([PoseEstimate(0, 0, 0, 12.0, 12.0, 12.0)])
+    assert pipe.jumps == 1

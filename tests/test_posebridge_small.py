@@ -1,0 +1,110 @@
+"""The packaged default model, posebridge-small: loads from the package with no network, carries its
+crop protocol, and gives the recorded angles on a committed synthetic fixture crop."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from posebridge.crops import face_roi
+from posebridge.estimator import Estimator
+from posebridge.faces.roi_map import BOX_MAPS, box_map_for
+from posebridge.models.checkpoint import read_checkpoint
+from posebridge.models.meta import CropSpec
+from posebridge.models.store import packaged_models, resolve_model
+
+REPO = Path(__file__).resolve().parents[1]
+ASSET = REPO / "posebridge" / "assets" / "posebridge-small.pt"
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a socket fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("posebridge-small tried to use the network")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture(scope="module")
+def estimator():
+    return Estimator.load("posebridge-small", device="cpu")
+
+
+def test_packaged_and_small():
+    assert ASSET.is_file(), "posebridge/assets/posebridge-small.pt is missing"
+    assert ASSET.stat().st_size <= 8 * 1024 * 1024
+    assert packaged_models()["posebridge-small"] == ASSET
+
+
+def test_is_the_default_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSEBRIDGE_HOME", str(tmp_path))  # an empty user cache: nothing else installed
+    assert resolve_model(None) == ASSET
+    assert resolve_model("posebridge-small") == ASSET
+
+
+def test_metadata_states_protocol_and_bins():
+    meta = read_checkpoint(ASSET)["meta"]
+    assert meta["name"] == "posebridge-small"
+    assert meta["backbone"] == "mobilenet_v3_small"
+    assert meta["crop"]["protocol"] == "3ddfa"
+    assert set(meta["crop"]["box_map"]) == {"dx", "dy", "scale"}
+    centre_bins = {"num_bins": 66, "width": 3.0, "low": -99.0, "offset": "center"}
+    assert all(b == centre_bins for b in meta["bins"].values())
+    assert "non-commercial" in meta["provenance"]["license"]
+    payload = read_checkpoint(ASSET)
+    assert "training" not in payload  # no optimizer state shipped
+
+
+def test_loads_without_network_and_gives_recorded_angles(no_network):
+    expected = json.loads((FIXTURES / "posebridge_small_expected.json").read_text())
+    crop = cv2.imread(str(FIXTURES / expected["crop"]))
+    assert crop is not None
+    est = Estimator.load("posebridge-small", device="cpu")
+    pose = est.predict_crops([crop])[0]
+    np.testing.assert_allclose(pose.angles, expected["angles"], atol=0.05)
+    np.testing.assert_allclose(pose.stds, expected["stds"], atol=0.05)
+
+
+def test_mirrored_crop_mirrors_the_pose(estimator):
+    """Flip averaging makes the estimate exactly antisymmetric in yaw and roll under a mirror."""
+    crop = cv2.imread(str(FIXTURES / "synthetic_face_112.png"))
+    a, b = estimator.predict_crops([crop, np.ascontiguousarray(crop[:, ::-1])])
+    assert estimator.meta.extra.get("flip_average") is True
+    np.testing.assert_allclose([b.yaw, b.pitch, b.roll], [-a.yaw, a.pitch, -a.roll], atol=0.05)
+
+
+def test_real_face_crop_is_close_to_its_label(shared, estimator):
+    """One AFLW2000-dev crop in the 3DDFA protocol (research data, skipped when absent)."""
+    from posebridge.datasets import read_pose_mat
+
+    crops = shared("data", "aflw2000-dev-crops")
+    errs = []
+    for name in ("image00002", "image00004", "image00006", "image00008", "image00010"):
+        lab = read_pose_mat(shared("data", "aflw2000-dev", f"{name}.mat"))
+        gt = np.array([lab["yaw"], lab["pitch"], lab["roll"]])
+        if np.any(np.abs(gt) > 99):
+            continue
+        pose = estimator.predict_crops([cv2.imread(str(crops / f"{name}.jpg"))])[0]
+        errs.append(np.abs(np.array(pose.angles) - gt).mean())
+    assert errs and float(np.mean(errs)) < 10.0
+
+
+def test_detector_box_maps_to_landmark_roi():
+    """The fitted map moves a detector box down and enlarges it (both fitted detectors)."""
+    assert {"haar", "yunet"} <= set(BOX_MAPS)
+    for name in BOX_MAPS:
+        m = box_map_for(name)
+        x0, y0, x1, y1 = face_roi((100.0, 100.0, 200.0, 200.0), CropSpec(protocol="3ddfa"), name)
+        assert x1 - x0 == pytest.approx(100.0 * m["scale"])
+        assert (y0 + y1) / 2 == pytest.approx(150.0 + 100.0 * m["dy"])
+        assert 1.0 < m["scale"] < 1.6 and 0.0 < m["dy"] < 0.3
+    assert box_map_for("no-such-detector") == {}
