@@ -41,8 +41,10 @@ def candidates(yunet: Path | None) -> list[tuple[str, str, dict]]:
         ("haar", "haar", {}),
         ("haar @320", "haar", {"input_width": 320, "min_size": 40}),
         ("haar profile=always @320", "haar", {"input_width": 320, "profile": "always"}),
-        ("dlib_hog", "dlib_hog", {}),
-        ("dlib_hog @320", "dlib_hog", {"input_width": 320}),
+        ("dlib_hog", "dlib_hog", {"profile_fallback": False}),
+        ("dlib_hog @320", "dlib_hog", {"input_width": 320, "profile_fallback": False}),
+        ("dlib_hog+profile", "dlib_hog", {}),
+        ("dlib_hog+profile @320", "dlib_hog", {"input_width": 320}),
     ]
     if yunet is not None:
         out += [("yunet", "yunet", {"model_path": str(yunet)}),
@@ -193,7 +195,7 @@ def plot(rec: dict, png: Path) -> None:
     ax1.set_ylabel("recall %")
     ax1.set_ylim(0, 105)
     ax1.set_title("AFLW2000-dev recall by |yaw|")
-    ax1.legend(fontsize=8, loc="lower left")
+    ax1.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     med = [rec["detectors"][k]["cpu_ms_median"] for k in labels]
     p90 = [rec["detectors"][k]["cpu_ms_p90"] for k in labels]
     y = np.arange(len(labels))
@@ -223,7 +225,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated detector labels to run (default: all)")
     ap.add_argument("--png", type=Path, default=None, help="write the recall/time plot here")
     ap.add_argument("--json", type=Path, default=None, help="write the raw numbers here")
+    ap.add_argument("--from-json", type=Path, nargs="+", default=None,
+                    help="do not run: merge earlier --json outputs (same images) and print/plot them")
     args = ap.parse_args(argv)
+    if args.from_json:
+        runs = [json.loads(p.read_text()) for p in args.from_json]
+        rec = {"totals": runs[0]["recall"]["totals"], "detectors": {}}
+        for r in runs:
+            if r["recall"]["totals"] != rec["totals"]:
+                print(f"bench_detectors: runs cover different images: {r['header']}", file=sys.stderr)
+                return 2
+            rec["detectors"].update(r["recall"]["detectors"])
+        print_tables(rec, [row for r in runs for row in r["tracking"]], "\n".join(r["header"] for r in runs))
+        if args.png:
+            plot(rec, args.png)
+        return 0
 
     if not args.data.is_dir():
         print(f"bench_detectors: {args.data}: AFLW2000-dev folder not found", file=sys.stderr)

@@ -205,6 +205,7 @@ def main() -> int:
     ap.add_argument("--noise-deg", type=float, nargs=3, default=None, help="step test noise per angle")
     ap.add_argument("--spread-deg", type=float, nargs=3, default=None, help="step test model spread per angle")
     ap.add_argument("--out", default="out/filter")
+    ap.add_argument("--reuse", action="store_true", help="(a): reuse the raw estimates saved by a previous run")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -219,7 +220,20 @@ def main() -> int:
             print(f"(a) skipped: {SHARED} not present")
         else:
             t0 = time.perf_counter()
-            runs = measure_static(args.model, args.frames, args.pixel_noise, args.images, args.detector)
+            cache = out / "static_raw.npz"
+            if args.reuse and cache.exists():
+                z = np.load(cache, allow_pickle=False)
+                runs = [{"image": str(z[f"image{k}"]), "angles": z[f"angles{k}"], "stds": z[f"stds{k}"],
+                         "missing": int(z[f"missing{k}"]), "model": str(z["model"]), "detector": str(z["detector"])}
+                        for k in range(int(z["n"]))]
+                print(f"(a) reusing raw estimates from {cache}")
+            else:
+                runs = measure_static(args.model, args.frames, args.pixel_noise, args.images, args.detector)
+                arrays = {"n": len(runs), "model": runs[0]["model"], "detector": runs[0]["detector"]}
+                for k, r in enumerate(runs):
+                    arrays.update({f"image{k}": r["image"], f"angles{k}": r["angles"], f"stds{k}": r["stds"],
+                                   f"missing{k}": r["missing"]})
+                np.savez(cache, **arrays)
             rows = static_table(runs, cfg)
             print(f"\n(a) static head: {runs[0]['model']} + {runs[0]['detector']} detector, {args.frames} frames "
                   f"of 640x480 at 30 fps, pixel noise sigma {args.pixel_noise}, {time.perf_counter() - t0:.0f} s")

@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 UNITY = REPO / "unity_client"
@@ -98,8 +100,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def python_baseline(args: argparse.Namespace) -> np.ndarray:
+    """The same measurement with libzmq's own SUB socket (pyzmq), for comparison."""
+    import msgpack
+    import zmq
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    budget = args.count / args.rate * 3 + 30
+    pub = subprocess.Popen([sys.executable, __file__, "publish", "--address", address,
+                            "--rate", str(args.rate), "--count", "0", "--max-seconds", str(budget),
+                            "--wait-subscriber", "30", "--hwm", "10000"], stdout=subprocess.PIPE, text=True)
+    sock = zmq.Context.instance().socket(zmq.SUB)
+    sock.setsockopt(zmq.SUBSCRIBE, b"pose")
+    sock.setsockopt(zmq.RCVHWM, 10000)
+    sock.connect(address)
+    lat = []
+    try:
+        while len(lat) < args.count:
+            if not sock.poll(int(budget * 1000)):
+                break
+            _, payload = sock.recv_multipart()
+            now = time.time()
+            lat.append(now - msgpack.unpackb(payload)["t_publish"])
+    finally:
+        sock.close(linger=0)
+        pub.terminate()
+        pub.wait(timeout=10)
+    return np.array(lat) * 1000.0
+
+
 def bench(args: argparse.Namespace) -> int:
-    import numpy as np
 
     if not shutil.which("mcs") or not shutil.which("mono"):
         print("needs mono: apt-get install mono-mcs mono-runtime", file=sys.stderr)
@@ -128,14 +158,15 @@ def bench(args: argparse.Namespace) -> int:
             print(res.stderr, file=sys.stderr)
             return 1
         lat = np.loadtxt(lat_file) * 1000.0
+        base = python_baseline(args) if args.baseline else None
     load = os.getloadavg()
-    rows = [("messages", f"{lat.size}"), ("rate", f"{args.rate:g} msg/s"),
-            ("median", f"{np.median(lat):.3f} ms"), ("p90", f"{np.percentile(lat, 90):.3f} ms"),
-            ("p99", f"{np.percentile(lat, 99):.3f} ms"), ("max", f"{lat.max():.3f} ms"),
-            ("load average (1 min)", f"{load[0]:.2f} on {os.cpu_count()} CPUs")]
-    print("\n| publish -> C# receive | value |\n|---|---|")
-    for k, v in rows:
-        print(f"| {k} | {v} |")
+    print(f"\n{lat.size} messages at {args.rate:g} msg/s on 127.0.0.1; load average {load[0]:.2f} "
+          f"on {os.cpu_count()} CPUs\n")
+    print("| subscriber | median ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|")
+    for name, x in [("C# client (mono)", lat), ("pyzmq SUB (libzmq), baseline", base)]:
+        if x is not None and x.size:
+            print(f"| {name} | {np.median(x):.3f} | {np.percentile(x, 90):.3f} | "
+                  f"{np.percentile(x, 99):.3f} | {x.max():.3f} |")
     out = Path(args.plot)
     out.parent.mkdir(parents=True, exist_ok=True)
     import matplotlib
@@ -144,7 +175,12 @@ def bench(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.hist(np.clip(lat, 0, np.percentile(lat, 99.9)), bins=100)
+    both = lat if base is None or not base.size else np.concatenate([lat, base])
+    bins = np.logspace(np.log10(max(both.min(), 1e-3)), np.log10(both.max()), 80)
+    ax.hist(lat, bins=bins, alpha=0.7, label="C# client")
+    if base is not None and base.size:
+        ax.hist(base, bins=bins, alpha=0.5, label="pyzmq SUB (baseline)")
+    ax.set_xscale("log")
     ax.axvline(np.median(lat), color="k", label=f"median {np.median(lat):.3f} ms")
     ax.axvline(np.percentile(lat, 99), color="r", label=f"p99 {np.percentile(lat, 99):.3f} ms")
     ax.set_xlabel("t_receive - t_publish (ms)")
@@ -172,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     pp.add_argument("--hwm", type=int, default=1000)
     p.add_argument("--count", type=int, default=10000)
     p.add_argument("--rate", type=float, default=1000.0)
+    p.add_argument("--no-baseline", dest="baseline", action="store_false",
+                   help="skip the pyzmq SUB comparison run")
     p.add_argument("--plot", default=str(REPO / "out" / "unity_latency.png"))
     args = p.parse_args(argv)
     return publish(args) if args.cmd == "publish" else bench(args)

@@ -38,6 +38,7 @@ class ModelConfig:
     name: str = ""  # name (whenet, posebridge-small), path to a .pt, or "" for the default model
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     backend: str = "torch"  # torch | onnx (when posebridge.backends provides it)
+    threads: int = 1  # CPU threads for inference (0 = the library default); see docs/daemon.md
 
 
 @dataclass
@@ -66,6 +67,7 @@ class ControlConfig:
 @dataclass
 class RecordConfig:
     path: str = ""  # session file to write ("" = no recording)
+    video: bool = False  # also store every frame as JPEG in the session (large; lets replay show video)
 
 
 @dataclass

@@ -56,10 +56,23 @@ def crop_square(image: np.ndarray, box: Box, size: int) -> np.ndarray:
     x0, y0, x1, y1 = box
     side = max(x1 - x0, y1 - y0, 1e-3)
     scale = size / side
+    sx = sy = scale
+    ox, oy = x0, y0  # the output pixel u maps to (u / s + o) in `image`
+    if scale < 0.5:
+        # warpAffine samples bilinearly with no anti-aliasing (INTER_AREA is not supported there), so a
+        # large face is first shrunk with area averaging to about twice the output resolution.
+        h, w = image.shape[:2]
+        ix0, iy0 = max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0)
+        ix1, iy1 = min(int(np.ceil(x1)), w), min(int(np.ceil(y1)), h)
+        if ix1 - ix0 >= 2 and iy1 - iy0 >= 2:
+            nw, nh = max(1, round((ix1 - ix0) * 2 * scale)), max(1, round((iy1 - iy0) * 2 * scale))
+            image = cv2.resize(image[iy0:iy1, ix0:ix1], (nw, nh), interpolation=cv2.INTER_AREA)
+            fx, fy = nw / (ix1 - ix0), nh / (iy1 - iy0)  # shrink factors of the sub-image
+            sx, sy = scale / fx, scale / fy
+            ox, oy = (x0 - ix0) * fx, (y0 - iy0) * fy
     # Affine map from the box to the output square: sub-pixel exact, padding handled by warpAffine.
-    m = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]], dtype=np.float64)
-    interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-    return cv2.warpAffine(image, m, (size, size), flags=interp, borderMode=cv2.BORDER_CONSTANT)
+    m = np.array([[sx, 0.0, -ox * sx], [0.0, sy, -oy * sy]], dtype=np.float64)
+    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
 def to_batch(crops: Sequence[np.ndarray], meta: ModelMeta) -> torch.Tensor:

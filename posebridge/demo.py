@@ -7,6 +7,7 @@ frame (the stream reports LOST, then recovers). Yaw and pitch stay those of the 
 cannot turn its head, so the demo shows roll tracking, smoothing, loss and recovery, not yaw range.
 
     python -m posebridge.demo clip out/demo/clip.mp4 [--truth out/demo/truth.csv]
+    python -m posebridge.demo score out/demo/stream.jsonl out/demo/truth.csv   (after `listen --save`)
 """
 
 from __future__ import annotations
@@ -95,6 +96,47 @@ def write_truth(path: str | Path, truth: list[ClipFrame]) -> None:
             wr.writerow([c.index, f"{c.t:.4f}", int(c.face), "" if math.isnan(c.roll) else f"{c.roll:.2f}"])
 
 
+def read_truth(path: str | Path) -> list[ClipFrame]:
+    with open(path, newline="") as f:
+        return [ClipFrame(int(r["frame"]), float(r["t"]), r["face"] == "1",
+                          float(r["roll_deg"]) if r["roll_deg"] else float("nan")) for r in csv.DictReader(f)]
+
+
+def score(stream: str | Path, truth_path: str | Path, fps: float = 30.0) -> dict:
+    """Compare a saved stream (`listen --save`, JSON lines) with the clip's truth.
+
+    Frames are matched by capture time (the file source stamps frame i at t0 + i / fps). The photo has
+    a roll of its own, so the measured roll is compared after removing its median offset."""
+    import json
+
+    truth = read_truth(truth_path)
+    msgs = [json.loads(line) for line in Path(stream).read_text().splitlines() if line.strip()]
+    if not msgs:
+        raise InputFileError(stream, "no messages")
+    t0 = msgs[0]["t_capture"]
+    pairs, lost_in_gap, gap_frames = [], 0, 0
+    for m in msgs:
+        i = int(round((m["t_capture"] - t0) * fps))
+        if not 0 <= i < len(truth):
+            continue
+        c = truth[i]
+        if not c.face:
+            gap_frames += 1
+            lost_in_gap += not m["tracked"]
+        elif m["raw"] is not None:
+            pairs.append((c.roll, m["raw"][2], m["euler"][2]))
+    if not pairs:
+        return {"frames": len(msgs), "measured": 0}
+    arr = np.array(pairs)
+    offset = float(np.median(arr[:, 1] - arr[:, 0]))
+    raw_err = np.abs(arr[:, 1] - offset - arr[:, 0])
+    filt_err = np.abs(arr[:, 2] - offset - arr[:, 0])
+    corr = float(np.corrcoef(arr[:, 0], arr[:, 1])[0, 1]) if len(arr) > 2 else float("nan")
+    return {"frames": len(msgs), "measured": len(arr), "offset_deg": offset,
+            "raw_mae_deg": float(raw_err.mean()), "filtered_mae_deg": float(filt_err.mean()), "corr": corr,
+            "gap_frames": gap_frames, "lost_in_gap": lost_in_gap}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m posebridge.demo", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -103,8 +145,23 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--truth", help="also write the per-frame roll as CSV")
     c.add_argument("--seconds", type=float, default=8.0)
     c.add_argument("--image", default=str(DEMO_IMAGE), help="portrait to animate")
+    s = sub.add_parser("score", help="compare a saved stream with the clip's truth")
+    s.add_argument("stream", help="JSON lines written by `posebridge listen --save`")
+    s.add_argument("truth", help="CSV written by `clip --truth`")
     args = p.parse_args(argv)
     try:
+        if args.cmd == "score":
+            r = score(args.stream, args.truth)
+            if not r["measured"]:
+                print(f"{r['frames']} messages, none with a measurement (no face found)")
+                return 1
+            print(f"{r['frames']} messages, {r['measured']} with a face measurement. Head roll vs the "
+                  f"animation (after removing the photo's own roll of {r['offset_deg']:+.1f} deg): "
+                  f"correlation "
+                  f"{r['corr']:.2f}, mean error raw {r['raw_mae_deg']:.1f} deg, filtered "
+                  f"{r['filtered_mae_deg']:.1f} deg. Nobody in frame: {r['gap_frames']} messages, "
+                  f"{r['lost_in_gap']} of them LOST (the rest predicted through the dropout).")
+            return 0
         truth = make_clip(args.out, args.image, seconds=args.seconds)
         if args.truth:
             write_truth(args.truth, truth)

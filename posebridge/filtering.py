@@ -37,8 +37,10 @@ class FilterConfig:
     meas_scale: float = 0.25  # measurement std = meas_scale x the model's per-angle spread...
     meas_floor_deg: float = 0.5  # ...but at least this (deg)
     default_std_deg: float = 6.0  # model spread assumed when the caller passes no stds
-    gate_sigma: float = 3.0  # innovations beyond this many std devs count as real motion
-    gate_rate_s: float = 0.3  # on gated motion, rate variance grows by (excess / gate_rate_s)^2
+    gate_sigma: float = 3.0  # two consecutive same-sign innovations beyond this many std devs = motion
+    jump_sigma: float = 6.0  # one innovation beyond this many std devs = motion at once
+    gate_rate_s: float = 0.3  # on detected motion, rate variance grows by (excess / gate_rate_s)^2
+    rate_decay_s: float = 0.0  # rate reverts to 0 with this time constant (0 = pure constant velocity)
     lost_after_s: float = 0.5  # no measurement for this long -> lost
     dropout_rate_decay_s: float = 0.15  # rate decays with this time constant while predicting blind
     max_dt_s: float = 0.5  # longer gaps between frames are clamped when predicting
@@ -107,6 +109,7 @@ class PoseFilter:
         self._t_meas: float | None = None  # time of the last measurement
         self._raw = np.zeros(3)
         self._raw_std = np.zeros(3)
+        self._last_d = [0.0, 0.0, 0.0]  # previous normalised innovation per angle, when beyond the gate
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -118,6 +121,7 @@ class PoseFilter:
 
     def _start(self, z: np.ndarray, r: np.ndarray) -> None:
         self._kfs = []
+        self._last_d = [0.0, 0.0, 0.0]
         for i in range(3):
             kf = KalmanFilter(dim_x=2, dim_z=1)
             kf.x = np.array([[z[i]], [0.0]])
@@ -130,7 +134,11 @@ class PoseFilter:
         dt = min(dt, c.max_dt_s)
         if dt <= 0.0 or self._kfs is None:
             return
-        f = np.array([[1.0, dt], [0.0, 1.0]])
+        if c.rate_decay_s > 0:  # Ornstein-Uhlenbeck rate: position gains tau (1 - e^(-dt/tau)) x rate
+            decay = math.exp(-dt / c.rate_decay_s)
+            f = np.array([[1.0, c.rate_decay_s * (1.0 - decay)], [0.0, decay]])
+        else:
+            f = np.array([[1.0, dt], [0.0, 1.0]])
         q = Q_discrete_white_noise(dim=2, dt=dt, var=c.process_noise)  # var * [[dt^3/3, dt^2/2], [., dt]]
         for i, kf in enumerate(self._kfs):
             kf.predict(F=f, Q=q)
@@ -195,9 +203,13 @@ class PoseFilter:
             x_pred = kf.x[0, 0]
             innovation = _wrap(z[i] - x_pred) if c.wrap[i] else z[i] - x_pred
             s = kf.P[0, 0] + r[i]
-            excess = innovation**2 - (c.gate_sigma**2) * s
-            if excess > 0:  # real motion, not noise: let the filter catch up now
+            d = innovation / math.sqrt(s)  # normalised innovation
+            beyond = abs(d) > c.gate_sigma
+            motion = abs(d) > c.jump_sigma or (beyond and self._last_d[i] * d > c.gate_sigma**2)
+            self._last_d[i] = d if beyond else 0.0
+            if motion:  # real motion, not noise: inflate the variances by the excess so the filter catches up
                 gated[i] = True
+                excess = innovation**2 - min(c.gate_sigma, c.jump_sigma) ** 2 * s
                 kf.P[0, 0] += excess
                 kf.P[1, 1] += excess / c.gate_rate_s**2
             kf.update(np.array([[x_pred + innovation]]), R=np.array([[r[i]]]))

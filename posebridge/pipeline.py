@@ -79,6 +79,8 @@ class Pipeline:
         self._last_log = time.monotonic()
         self.control = None
         self._closed = False
+        self._frame_timings: dict[str, float] = {}
+        self.record_error = ""
         self.t_start = time.monotonic()
 
     # ------------------------------------------------------------------------------------ building
@@ -97,6 +99,7 @@ class Pipeline:
             # The source first: "no camera" is reported at once, before the model loads.
             source = open_source(cfg.source.spec, realtime=cfg.source.realtime)
             opened.append(source)
+            set_cpu_threads(cfg.model.threads)
             estimator = Estimator.load(cfg.model.name or None, device=cfg.model.device,
                                        backend=cfg.model.backend)
             detector = create_detector(cfg.faces.detector, **cfg.faces.options)
@@ -149,10 +152,15 @@ class Pipeline:
             self.no_frame += 1
             with self.lock:  # no frame in time (live source reconnecting): keep subscribers informed
                 return self._publish_without_frame(time.time())
-        self.timer.add("decode", decode_ms)
-        self.timer.add("capture", decode_ms)  # the name docs/protocol.md's status uses
+        self._frame_timings = {}
+        self._add("decode", decode_ms)
+        self._add("capture", decode_ms)  # the name docs/protocol.md's status uses
         with self.lock:
             return self._process(frame)
+
+    def _add(self, stage: str, ms: float) -> None:
+        self.timer.add(stage, ms)
+        self._frame_timings[stage] = ms
 
     def _process(self, frame) -> FrameResult:
         image = frame.image
@@ -162,7 +170,7 @@ class Pipeline:
         t0 = time.perf_counter()
         faces = self.tracker.update(image, uncertainty_jump=self._jump)
         took = (time.perf_counter() - t0) * 1000.0
-        self.timer.add("detect" if tracker_detected(self.tracker) else "track", took)
+        self._add("detect" if tracker_detected(self.tracker) else "track", took)
         self._jump = False
         chosen = list(faces) if self.cfg.faces.all_faces else primary_faces(faces)
         # model (timed only on frames with a face; `pose` = crop + infer)
@@ -173,18 +181,20 @@ class Pipeline:
             t1 = time.perf_counter()
             estimates = self.estimator.predict_crops(crops)
             t2 = time.perf_counter()
-            self.timer.add("crop", (t1 - t0) * 1000.0)
-            self.timer.add("infer", (t2 - t1) * 1000.0)
-            self.timer.add("pose", (t2 - t0) * 1000.0)
+            self._add("crop", (t1 - t0) * 1000.0)
+            self._add("infer", (t2 - t1) * 1000.0)
+            self._add("pose", (t2 - t0) * 1000.0)
         self._jump = self._uncertainty_jumped(estimates)
         # filter
-        with self.timer.stage("filter"):
-            outputs = self._filter(frame.t_capture, chosen, estimates)
+        t0 = time.perf_counter()
+        outputs = self._filter(frame.t_capture, chosen, estimates)
+        self._add("filter", (time.perf_counter() - t0) * 1000.0)
         # protocol + transport
-        with self.timer.stage("publish"):
-            messages = [self._publish(frame.t_capture, *o) for o in outputs]
+        t0 = time.perf_counter()
+        messages = [self._publish(frame.t_capture, *o) for o in outputs]
+        self._add("publish", (time.perf_counter() - t0) * 1000.0)
         t_pub = messages[-1].t_publish if messages else time.time()
-        self.timer.add("latency", (t_pub - frame.t_capture) * 1000.0)
+        self._add("latency", (t_pub - frame.t_capture) * 1000.0)
         self.frames += 1
         self._frame_times.append(time.monotonic())
         if self.recorder is not None:
@@ -285,15 +295,32 @@ class Pipeline:
         return jumped
 
     def _record(self, frame, chosen, estimates, messages) -> None:
-        self.recorder.write_frame(
-            frame_index=frame.index,
-            t_capture=frame.t_capture,
-            frame_size=list(self._frame_size),
-            faces=[{"face_id": f.face_id, "box": [float(v) for v in f.box], "raw": list(e.angles),
-                    "std": list(e.stds)} for f, e in zip(chosen, estimates, strict=True)],
-            messages=[m for m in messages],
-            timings={k: v[-1] for k, v in self.timer.samples.items() if v},
-        )
+        """One session record per frame: raw estimates, published messages, this frame's stage times."""
+        from posebridge.errors import PoseBridgeError
+
+        try:
+            self.recorder.write_frame(
+                frame_index=frame.index,
+                t_capture=frame.t_capture,
+                frame_size=list(self._frame_size),
+                faces=[{"face_id": int(f.face_id), "box": [float(v) for v in f.box], "raw": list(e.angles),
+                        "std": list(e.stds)} for f, e in zip(chosen, estimates, strict=True)],
+                messages=messages,
+                timings=dict(self._frame_timings),
+                image=frame.image if self.cfg.record.video else None,
+            )
+        except PoseBridgeError as exc:  # disk full...: keep streaming, stop recording, say it once
+            log.error("recording stopped: %s", exc)
+            self.record_error = str(exc)
+            self.recorder.close()
+            self.recorder = None
+
+    def record_event(self, name: str, **detail) -> None:
+        if self.recorder is not None:
+            try:
+                self.recorder.write_event(name, **detail)
+            except Exception as exc:  # recording problems never stop the daemon
+                log.warning("recording event %s: %s", name, exc)
 
     def _maybe_log(self) -> None:
         every = self.cfg.run.log_every_s
@@ -378,6 +405,8 @@ class Pipeline:
                 "publisher": pub,
                 "tracker": self.tracker.stats() if hasattr(self.tracker, "stats") else {},
                 "redetect_jumps": self.jumps,
+                "record": {"path": self.cfg.record.path, "error": self.record_error,
+                           "frames": getattr(self.recorder, "frames", 0)},
             }
 
     def neutral(self) -> list[float] | None:
@@ -391,12 +420,14 @@ class Pipeline:
             if reset:
                 for stream in self.streams.values():
                     stream.neutral = None
+                self.record_event("recenter", neutral=None)
                 return None
             tracked = [st for st in self.streams.values() if st.tracked]
             if not tracked:
                 raise ValueError("recenter: no tracked face")
             for stream in tracked:
                 stream.neutral = stream.last_angles
+            self.record_event("recenter", neutral=self.neutral())
             return self.neutral()
 
     def cmd_recenter(self, req: dict) -> dict:
@@ -432,6 +463,7 @@ class Pipeline:
                     stream.filt.set(**params)
             if mirror is not None:
                 self.cfg.publish.mirror = mirror
+            self.record_event("set", params=self.settable())
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -446,6 +478,15 @@ def output_quaternion(angles, neutral, mirror: bool) -> list[float]:
     if neutral is not None:
         q = recenter(q, unity_quaternion(*neutral, mirror=mirror))
     return [float(v) for v in q]
+
+
+def set_cpu_threads(n: int) -> None:
+    """Intra-op threads for CPU inference (0 keeps the library default). One crop per frame gains
+    little from more threads, and on a busy CPU extra threads cost far more than they give."""
+    if n > 0:
+        import torch
+
+        torch.set_num_threads(n)
 
 
 def tracker_detected(tracker) -> bool:
@@ -467,9 +508,8 @@ def filter_params(config) -> dict:
 def open_recorder(cfg: ServeConfig, estimator):
     from posebridge.recording import SessionWriter
 
-    return SessionWriter(cfg.record.path, header={"config": cfg.to_dict(),
-                                                  "model": estimator.meta.to_dict(),
-                                                  "source": cfg.source.spec})
+    header = {"config": cfg.to_dict(), "model": estimator.meta.to_dict(), "source": cfg.source.spec}
+    return SessionWriter(cfg.record.path, header=header, video=cfg.record.video)
 
 
 def install_signal_handlers(stop: Callable[[], None]) -> Callable[[], None]:

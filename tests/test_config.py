@@ -69,15 +69,13 @@ def test_missing_and_broken_files(tmp_path):
 
 
 def test_filter_params_checked_against_filter_config(tmp_path):
-    from dataclasses import fields
-
     from posebridge.filtering import FilterConfig
 
-    name = fields(FilterConfig)[0].name
-    value = getattr(FilterConfig(), name)
-    cfg = load_config(write(tmp_path, f"[filter]\n{name} = {str(value).lower()}\n"))
-    assert cfg.filter == {name: value}
-    FilterConfig(**cfg.filter)  # what the pipeline does with it
+    text = "[filter]\nlost_after_s = 1\nkind = 'none'\nwrap = [true, true, false]\n"
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.filter == {"lost_after_s": 1, "kind": "none", "wrap": [True, True, False]}
+    fc = FilterConfig().replace(**cfg.filter)  # what the pipeline does with it
+    assert fc.lost_after_s == 1.0 and fc.kind == "none" and fc.wrap == (True, True, False)
 
 
 def test_overrides():
@@ -105,5 +103,11 @@ def test_example_config_documents_every_option():
         value = getattr(cfg, section.name)
         if dataclasses.is_dataclass(value):
             for f in dataclasses.fields(value):
-                assert f"{f.name} =" in text, f"{section.name}.{f.name} not documented"
+                key = f"{section.name}.{f.name}"
+                assert f"{f.name} =" in text or f"[{key}]" in text, f"{key} not documented"
     assert cfg.publish.address == "tcp://127.0.0.1:5570"
+    from posebridge.filtering import FilterConfig
+
+    for f in dataclasses.fields(FilterConfig):
+        assert f.name in cfg.filter, f"filter.{f.name} not documented"
+    FilterConfig().replace(**cfg.filter)

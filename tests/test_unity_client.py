@@ -118,7 +118,7 @@ def publisher(address: str, *args: str) -> Proc:
 
 @pytest.fixture(scope="module")
 def daemon_inputs(tmp_path_factory) -> tuple[Path, Path]:
-    """A 20 s 320x240 clip of the demo portrait moving, and an untrained LeNet checkpoint (plumbing, not
+    """A 30 s 320x240 clip of the demo portrait moving, and an untrained LeNet checkpoint (plumbing, not
     accuracy: the daemon really detects, estimates, filters and publishes)."""
     import cv2
     import numpy as np
@@ -135,7 +135,7 @@ def daemon_inputs(tmp_path_factory) -> tuple[Path, Path]:
     face = cv2.imread(str(REPO / "examples" / "demo" / "astronaut.jpg"))
     clip = out / "clip.mp4"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (320, 240))
-    for i in range(600):
+    for i in range(900):
         img = np.full((480, 640, 3), (96, 104, 112), np.uint8)
         dx = int(60 * np.sin(i / 15))
         img[90:390, 170 + dx:470 + dx] = face
@@ -175,6 +175,7 @@ class Recorder:
             self.sub.close()
 
 
+@pytest.mark.slow
 def test_real_daemon_stream_control_and_restart(runner, daemon_inputs, tmp_path):
     """`posebridge serve` -> C#: v, seq order, q equal to what Python decodes from the same stream;
     the control socket answers the C# REQ client; killing and restarting the daemon mid-stream."""

@@ -91,6 +91,7 @@ class RunConfig:
     deterministic: bool = True
     checkpoint_every: int = 1  # write last.pt every N epochs (and always at the end)
     progress: bool = True  # tqdm bars
+    log_every: int = 0  # > 0: also log a line every N steps (useful in log files, with progress=false)
     val_every: int = 1
     stop_after: int = 0  # > 0: end this invocation after N epochs (continue later with --resume)
 

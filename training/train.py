@@ -328,6 +328,21 @@ class Trainer:
     def save(self, path: Path, epoch: int) -> Path:
         return save_checkpoint(path, self.model, self.meta, training=self._training_state(epoch))
 
+    def _save_best(self, epoch: int, same_as: Path | None) -> Path:
+        """best.pt: a hard link to this epoch's last.pt when there is one (no second copy on disk;
+        last.pt is later replaced by rename, which leaves the link intact), else a fresh save."""
+        best = self.out / "best.pt"
+        if same_as is not None:
+            tmp = best.with_name("best.pt.link")
+            try:
+                tmp.unlink(missing_ok=True)
+                os.link(same_as, tmp)
+                os.replace(tmp, best)
+                return best
+            except OSError:
+                pass
+        return self.save(best, epoch)
+
     def resume(self, path: str | Path) -> None:
         payload = read_checkpoint(path)
         state = payload.get("training")
@@ -393,6 +408,10 @@ class Trainer:
             self.step += 1
             meter.add(total.detach(), parts, y)
             bar.update(1)
+            if cfg.run.log_every and self.step % cfg.run.log_every == 0 and rt.main:
+                log.info("step %d (epoch %d, %d/%d)  loss %.4g  train MAE %.3f  lr %.3g  %.0f s",
+                         self.step, epoch + 1, i + 1, n_steps, float(total.detach()),
+                         meter.row("t")["t_mae"], lr, self.elapsed)
             if bar.disable is False:
                 bar.set_postfix(loss=f"{float(total.detach()):.3f}", mae=f"{meter.row('t')['t_mae']:.2f}",
                                 lr=f"{lr:.2g}")
@@ -435,10 +454,11 @@ class Trainer:
                 improved = not math.isnan(score) and score < self.best_val
                 if improved:
                     self.best_val, self.best_epoch = score, epoch + 1
+                saved = None
                 if (epoch + 1) % cfg.run.checkpoint_every == 0 or last:
-                    result.last_path = self.save(self.out / "last.pt", epoch)
+                    saved = result.last_path = self.save(self.out / "last.pt", epoch)
                 if improved:
-                    result.best_path = self.save(self.out / "best.pt", epoch)
+                    result.best_path = self._save_best(epoch, saved)
                 self._write_logs()
                 log.info("epoch %d/%d  %s", epoch + 1, cfg.optim.epochs, _fmt(row))
             if rt.world > 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 import time
 
@@ -26,11 +27,17 @@ def to_json(msg) -> str:
     return json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in m.items()})
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
     from posebridge.transport import Subscriber
 
     out = sys.stdout
     received = bad = 0
+    save = open(args.save, "w", encoding="utf-8") if args.save else None  # noqa: SIM115
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` ends like Ctrl-C, with the summary line
     with Subscriber(args.address) as sub:
         if not args.json:
             print(f"listening on {args.address} (Ctrl-C to stop)", file=sys.stderr)
@@ -49,8 +56,13 @@ def run(args: argparse.Namespace) -> int:
                 received += 1
                 out.write((to_json(msg) if args.json else format_line(msg, time.time())) + "\n")
                 out.flush()
+                if save is not None:
+                    save.write(to_json(msg) + "\n")
         except KeyboardInterrupt:
             pass
+        finally:
+            if save is not None:
+                save.close()
         print(f"posebridge listen: {received} messages, {sub.gaps} missed (seq gaps), {bad} malformed",
               file=sys.stderr)
     if args.count is not None and received < args.count:
@@ -65,4 +77,5 @@ def register(subparsers) -> None:
     p.add_argument("--count", type=int, help="exit after N messages (exit code 1 if fewer arrive)")
     p.add_argument("--timeout", type=float, metavar="S", help="exit after S seconds without a message")
     p.add_argument("--json", action="store_true", help="one JSON object per message (the wire map)")
+    p.add_argument("--save", metavar="FILE", help="also write every message as JSON lines to FILE")
     p.set_defaults(func=run)

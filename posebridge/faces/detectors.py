@@ -22,6 +22,16 @@ from posebridge.errors import ConfigError, InputFileError
 from posebridge.faces.base import FaceBox, register_detector
 
 DEFAULT_DETECTOR = "haar"
+FALLBACK_DETECTOR = "haar"  # when the default's package is missing: opencv-python alone
+
+
+def available(name: str) -> bool:
+    """Whether a detector's package can be imported (yunet still needs its model file)."""
+    if name == "dlib_hog":
+        import importlib.util
+
+        return importlib.util.find_spec("dlib") is not None
+    return True
 
 
 def _shrink(image: np.ndarray, input_width: int | None) -> tuple[np.ndarray, float]:
@@ -102,31 +112,54 @@ class HaarDetector:
         )
         return [(*map(int, r), float(s)) for r, s in zip(rects, np.ravel(weights), strict=True)]
 
-    def detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
+    def _prepare(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float, int]:
         small, k = _shrink(image_bgr, self.input_width)
         gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
-        min_px = max(20, round(self.min_size / k))
+        return gray, k, max(20, round(self.min_size / k))
+
+    def _profiles(self, gray: np.ndarray, min_px: int) -> list[tuple]:
         w_img = gray.shape[1]
-        rects = self._run(self.frontal, gray, min_px)
-        if self.profile == "always" or (self.profile == "fallback" and not rects):
-            rects += self._run(self.profile_cascade, gray, min_px)
-            rects += [(w_img - x - w, y, w, h, s)
-                      for x, y, w, h, s in self._run(self.profile_cascade, cv2.flip(gray, 1), min_px)]
+        rects = self._run(self.profile_cascade, gray, min_px)
+        rects += [(w_img - x - w, y, w, h, s)
+                  for x, y, w, h, s in self._run(self.profile_cascade, cv2.flip(gray, 1), min_px)]
+        return rects
+
+    def _boxes(self, rects: list[tuple], k: float) -> list[FaceBox]:
         boxes = [FaceBox(x * k, y * k, (x + w) * k, (y + h) * k, s, detector=self.name)
                  for x, y, w, h, s in rects]
-        boxes = nms(boxes, 0.3)
-        return sorted(boxes, key=lambda b: -b.width * b.height)
+        return sorted(nms(boxes, 0.3), key=lambda b: -b.width * b.height)
+
+    def detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
+        gray, k, min_px = self._prepare(image_bgr)
+        rects = self._run(self.frontal, gray, min_px)
+        if self.profile == "always" or (self.profile == "fallback" and not rects):
+            rects += self._profiles(gray, min_px)
+        return self._boxes(rects, k)
+
+    def detect_profiles(self, image_bgr: np.ndarray) -> list[FaceBox]:
+        """Only the profile cascades (left and mirrored right)."""
+        gray, k, min_px = self._prepare(image_bgr)
+        return self._boxes(self._profiles(gray, min_px), k)
 
 
 @register_detector("dlib_hog")
 class DlibHogDetector:
     """dlib's HOG frontal face detector (from PyPI `dlib-bin`). `upsample` doubles the image that many
     times to find faces smaller than ~80 px (slow); `threshold` shifts the SVM decision (negative finds
-    more faces, with more false alarms)."""
+    more faces, with more false alarms). With `profile_fallback`, a frame where HOG finds nothing is
+    searched with OpenCV's Haar profile cascades (shrunk to `profile_input_width`); those boxes carry
+    detector "haar"."""
 
     name = "dlib_hog"
 
-    def __init__(self, upsample: int = 0, threshold: float = 0.0, input_width: int | None = None) -> None:
+    def __init__(
+        self,
+        upsample: int = 0,
+        threshold: float = 0.0,
+        input_width: int | None = None,
+        profile_fallback: bool = True,
+        profile_input_width: int | None = 320,
+    ) -> None:
         try:
             import dlib
         except ImportError:
@@ -135,6 +168,7 @@ class DlibHogDetector:
         self._detector = dlib.get_frontal_face_detector()
         self.upsample = _positive_int("upsample", upsample, 0)
         self.threshold, self.input_width = float(threshold), input_width
+        self._profile = HaarDetector(input_width=profile_input_width) if profile_fallback else None
 
     def detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
         small, k = _shrink(image_bgr, self.input_width)
@@ -143,6 +177,8 @@ class DlibHogDetector:
         boxes = [_clip(FaceBox(r.left() * k, r.top() * k, (r.right() + 1) * k, (r.bottom() + 1) * k, float(s),
                                detector=self.name), image_bgr.shape)
                  for r, s in zip(rects, scores, strict=True)]
+        if not boxes and self._profile is not None:
+            return self._profile.detect_profiles(image_bgr)
         return sorted(boxes, key=lambda b: -b.score)
 
 

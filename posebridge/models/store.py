@@ -121,7 +121,7 @@ def list_models() -> list[ModelInfo]:
                 meta = read_checkpoint(path)["meta"]
                 backbone = meta.get("backbone", "?")
                 prov = meta.get("provenance", {})
-                source = prov.get("wheel") or prov.get("source") or prov.get("upstream") or ""
+                source = prov.get("source") or prov.get("upstream") or ""
             except PoseBridgeError as exc:
                 backbone, source = "?", f"unreadable: {exc}"
             out.append(ModelInfo(name, where, path, backbone, path.stat().st_size, source))

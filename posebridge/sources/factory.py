@@ -24,9 +24,11 @@ def _session_module():
 
 
 def _is_session(path: Path) -> bool:
+    """A session by its magic bytes, or by its name (then a damaged one gets the session reader's
+    error rather than "cannot decode as video")."""
     mod = _session_module()
-    if mod is not None and hasattr(mod, "is_session_file"):
-        return bool(mod.is_session_file(path))
+    if mod is not None and hasattr(mod, "is_session_file") and mod.is_session_file(path):
+        return True
     suffixes = getattr(mod, "SESSION_SUFFIXES", DEFAULT_SESSION_SUFFIXES)
     return path.suffix.lower() in suffixes
 

@@ -35,6 +35,8 @@ namespace PoseBridge
         public int port = 5570;
         [Tooltip("Control (REP) port of the daemon, --control (default 5571). Used by Recenter Mode = Daemon.")]
         public int controlPort = 5571;
+        [Tooltip("Follow only this face_id when the daemon runs with --all-faces; -1 = every message (the primary face).")]
+        public int faceId = -1;
         [Tooltip("Write connection changes and rejected messages to the Console.")]
         public bool logConnection = true;
 
@@ -89,7 +91,7 @@ namespace PoseBridge
 
         PoseBridgeClient _client;
         string _clientHost;
-        int _clientPort;
+        int _clientPort, _clientFaceId;
         readonly ConcurrentQueue<string> _logs = new ConcurrentQueue<string>();
         readonly HeadPoseProcessor _processor = new HeadPoseProcessor();
         Quaternion _current = Quaternion.identity;
@@ -172,7 +174,8 @@ namespace PoseBridge
             StopClient();
             _clientHost = host;
             _clientPort = port;
-            var options = new PoseBridgeClientOptions { Endpoint = "tcp://" + host + ":" + port };
+            _clientFaceId = faceId;
+            var options = new PoseBridgeClientOptions { Endpoint = "tcp://" + host + ":" + port, FaceId = faceId };
             if (logConnection) options.Log = _logs.Enqueue;
             try
             {
@@ -214,7 +217,7 @@ namespace PoseBridge
 
         void Update()
         {
-            if (_clientPort != port || !string.Equals(_clientHost, host)) StartClient(); // edited in the inspector
+            if (_clientPort != port || _clientFaceId != faceId || !string.Equals(_clientHost, host)) StartClient(); // edited in the inspector
 #if ENABLE_LEGACY_INPUT_MANAGER
             if (recenterKey != KeyCode.None && Input.GetKeyDown(recenterKey)) Recenter();
 #endif

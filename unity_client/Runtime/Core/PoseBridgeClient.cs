@@ -27,6 +27,8 @@ namespace PoseBridge.Core
         /// <summary>ZMTP minor version to announce: 1 (3.1, SUBSCRIBE command) or 0 (3.0, subscribe message).</summary>
         public int ZmtpMinor = 1;
         public long MaxFrameBytes = 1 << 20;
+        /// <summary>Keep only messages of this `face_id` (daemon run with --all-faces); -1 = every message.</summary>
+        public int FaceId = -1;
         /// <summary>Log sink, called from the client thread (null = silent).</summary>
         public Action<string> Log;
     }
@@ -77,7 +79,7 @@ namespace PoseBridge.Core
         public long MessagesReceived { get { return Interlocked.Read(ref _received); } }
         /// <summary>Messages rejected as malformed (connection kept).</summary>
         public long MessagesRejected { get { return Interlocked.Read(ref _rejected); } }
-        /// <summary>Messages on other topics or with unexpected frame counts (ignored).</summary>
+        /// <summary>Messages on other topics, with unexpected frame counts or of another face (ignored).</summary>
         public long MessagesIgnored { get { return Interlocked.Read(ref _ignored); } }
         /// <summary>Successful handshakes (1 after the first connect; +1 per reconnect).</summary>
         public long Connections { get { return Interlocked.Read(ref _connections); } }
@@ -115,10 +117,15 @@ namespace PoseBridge.Core
             }
         }
 
-        /// <summary>Starts the background thread (no-op if running).</summary>
+        /// <summary>Starts the background thread (no-op if running; waits for a previous Stop to finish).</summary>
         public void Start()
         {
-            if (IsRunning) return;
+            Thread old = _thread;
+            if (old != null && old.IsAlive)
+            {
+                if (!_stop) return; // already running
+                if (!old.Join(1000)) throw new InvalidOperationException("the previous client thread is still stopping");
+            }
             _stop = false;
             _wake.Reset();
             _thread = new Thread(Run) { IsBackground = true, Name = "PoseBridgeClient " + _opt.Endpoint };
@@ -137,6 +144,7 @@ namespace PoseBridge.Core
             ZmtpConnection c = _conn;
             if (c != null) c.Abort();
             Thread t = _thread;
+            if (t == Thread.CurrentThread) return false; // called from a MessageReceived handler: the loop exits on return
             bool joined = t == null || t.Join(timeoutMs);
             Volatile.Write(ref _state, (int)ConnectionState.Stopped);
             return joined;
@@ -259,6 +267,11 @@ namespace PoseBridge.Core
                 long n = Interlocked.Increment(ref _rejected);
                 Volatile.Write(ref _lastRejection, err);
                 if (n <= 10 || (n & (n - 1)) == 0) Log("rejected message #" + n + ": " + err);
+                return false;
+            }
+            if (_opt.FaceId >= 0 && _scratch.FaceId != _opt.FaceId)
+            {
+                Interlocked.Increment(ref _ignored);
                 return false;
             }
             _scratch.TReceive = now;

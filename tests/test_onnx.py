@@ -1,0 +1,170 @@
+"""ONNX export (decoding inside the graph) and int8 quantization, checked against PyTorch on real crops."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from posebridge.errors import ConfigError, InputFileError
+from posebridge.estimator import TorchBackend
+from posebridge.export import (
+    META_KEY,
+    add_export_parser,
+    evenly,
+    export_onnx,
+    list_images,
+    load_crops,
+    onnx_bytes,
+    read_onnx_meta,
+    verify_onnx,
+)
+from posebridge.models.checkpoint import save_checkpoint
+from posebridge.models.meta import ModelMeta
+from posebridge.models.network import build_model
+from posebridge.quantize import calibration_dir, head_nodes, quantize_onnx
+from tests.conftest import shared_path
+
+
+def spread_model(backbone: str = "mobilenet_v3_small", size: int = 96):
+    """A random-init network whose heads are scaled up, so angles differ by tens of degrees between
+    crops (a plain random init answers ~0 degrees for everything, which would test nothing)."""
+    torch.manual_seed(0)
+    net = build_model(backbone).eval()
+    with torch.no_grad():
+        for fc in (net.fc_yaw, net.fc_pitch, net.fc_roll):
+            fc.weight.mul_(40.0)
+    return net, ModelMeta(name="tiny", backbone=backbone, input_size=size)
+
+
+@pytest.fixture(scope="module")
+def small():
+    net, meta = spread_model()
+    return net, meta, onnx_bytes(net, meta)
+
+
+@pytest.fixture(scope="module")
+def real_crops(small):
+    _, meta, _ = small
+    return load_crops(evenly(list_images(shared_path("data", "aflw2000-dev-crops")), 24), meta)
+
+
+def test_onnx_matches_pytorch_on_real_crops(small, real_crops):
+    net, meta, model = small
+    ref, _ = TorchBackend(net, meta, "cpu").run(real_crops)
+    assert ref.std(axis=0).min() > 2.0, "angles must vary between crops for the comparison to mean anything"
+    report = verify_onnx(model, net, meta, real_crops)
+    assert report.crops == 24
+    assert report.max_angle_diff < 0.1
+    assert report.max_std_diff < 0.1
+    assert "max angle difference" in report.line()
+
+
+def test_verify_detects_a_different_model(small, real_crops):
+    """The check can fail: an ONNX graph of other weights is far from this PyTorch model."""
+    net, meta, _ = small
+    other, _ = spread_model()
+    with torch.no_grad():
+        other.fc_yaw.bias.add_(torch.linspace(-30, 30, other.fc_yaw.out_features))
+    report = verify_onnx(onnx_bytes(other, meta), net, meta, real_crops[:8])
+    assert report.max_angle_diff > 1.0
+
+
+def test_dynamic_batch_and_outputs(small):
+    _, meta, model = small
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    assert [o.name for o in sess.get_outputs()] == ["angles", "stds"]
+    for n in (1, 5):
+        angles, stds = sess.run(None, {"input": np.zeros((n, 3, 96, 96), np.float32)})
+        assert angles.shape == (n, 3) and stds.shape == (n, 3)
+        assert np.all(stds >= 0)
+
+
+def test_meta_travels_in_the_file(small, tmp_path):
+    net, meta, _ = small
+    path = export_onnx(net, meta, tmp_path / "m.onnx")
+    assert read_onnx_meta(path).to_dict() == meta.to_dict()
+    proto = onnx.load(str(path))
+    assert json.loads({p.key: p.value for p in proto.metadata_props}[META_KEY])["backbone"] == "mobilenet_v3_small"
+
+
+def test_bad_onnx_files_are_input_errors(tmp_path):
+    with pytest.raises(InputFileError, match="not found"):
+        read_onnx_meta(tmp_path / "missing.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00not a protobuf at all" * 10)
+    with pytest.raises(InputFileError, match=str(bad.name)):
+        read_onnx_meta(bad)
+    plain = tmp_path / "plain.onnx"
+    onnx.save(onnx.helper.make_model(onnx.helper.make_graph([], "g", [], [])), str(plain))
+    with pytest.raises(InputFileError, match=META_KEY):
+        read_onnx_meta(plain)
+
+
+def test_int8_is_quantized_keeps_heads_fp32_and_stays_close(small, real_crops):
+    net, meta, model = small
+    calib = shared_path("data", "aflw-yaw-crops")
+    q = quantize_onnx(model, meta, calib, count=32)
+    proto = onnx.load_from_string(q)
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("QuantizeLinear") > 10 and ops.count("DequantizeLinear") > 10
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert META_KEY in props and "int8" in props["posebridge_quant"]
+    report = verify_onnx(q, net, meta, real_crops)
+    assert np.isfinite(report.max_angle_diff)
+    assert report.mean_angle_diff < 10.0  # random weights: only a sanity bound; accuracy is bench_int8.py
+
+
+def test_head_nodes_found(small, tmp_path):
+    path = tmp_path / "m.onnx"
+    path.write_bytes(small[2])
+    heads = head_nodes(path)
+    assert len(heads) == 3  # fc_yaw, fc_pitch, fc_roll feed the three decoding softmaxes
+
+
+def test_calibration_refuses_evaluation_images(tmp_path, monkeypatch):
+    evaluation = tmp_path / "aflw2000-dev-crops"
+    evaluation.mkdir()
+    with pytest.raises(ConfigError, match="evaluation set"):
+        calibration_dir(evaluation)
+    import posebridge.quantize as q
+
+    monkeypatch.delenv("POSEBRIDGE_CALIB", raising=False)
+    monkeypatch.setattr(q, "DEFAULT_CALIB", tmp_path / "absent")
+    with pytest.raises(ConfigError, match="--calib"):
+        calibration_dir(None)
+
+
+def test_models_export_command(small, tmp_path, capsys):
+    net, meta, _ = small
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", net, meta)
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        cv2.imwrite(str(crops / f"c{i}.png"), rng.integers(0, 255, (60, 60, 3), np.uint8))
+    parser = argparse.ArgumentParser()
+    add_export_parser(parser.add_subparsers())
+    out = tmp_path / "out" / "tiny.onnx"
+    args = parser.parse_args(["export", "--onnx", str(out), "--model", str(ckpt), "--verify", str(crops)])
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    assert "max angle difference" in text and out.is_file()
+    assert read_onnx_meta(out).name == "tiny"
+
+
+def test_whenet_onnx_matches_pytorch():
+    """The real WHENet weights: exported graph within 0.1 degree of PyTorch on real crops."""
+    from posebridge.models.importers import import_whenet
+
+    net, meta = import_whenet(shared_path("models", "WHENet.h5"))
+    crops = load_crops(evenly(list_images(shared_path("data", "aflw2000-dev-crops")), 16), meta)
+    report = verify_onnx(onnx_bytes(net, meta), net, meta, crops)
+    assert report.max_angle_diff < 0.1, report.line()
