@@ -29,7 +29,7 @@ from posebridge.filtering import FilterConfig, create_filter  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "aflw2000-dev"
 ANGLES = ("yaw", "pitch", "roll")
-STILLS = ("image00002.jpg", "image00036.jpg", "image00070.jpg")  # a few poses from the dev set
+STILLS = ("image00002.jpg", "image00006.jpg", "image00070.jpg", "image00112.jpg")  # poses Haar finds
 
 
 def noisy_video(image_path: Path, out: Path, frames: int, sigma: float, seed: int) -> Path:

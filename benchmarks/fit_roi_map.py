@@ -116,6 +116,41 @@ def plot(results: dict[str, np.ndarray], path: Path) -> None:
     plt.close(fig)
 
 
+def eval_model(model: str, detections: dict[str, dict], limit_deg: float = 99.0) -> list[dict]:
+    """MAE of `model` on the same faces cropped three ways, to split the detector-vs-landmark gap:
+    landmark ROI on every image in the protocol, landmark ROI on the faces the detector found, and the
+    mapped detector ROI on those faces (the detections cached by the fit, same matching rule)."""
+    from posebridge.crops import crop_square
+    from posebridge.estimator import Estimator
+
+    est = Estimator.load(model, device="cpu")
+    size = est.meta.input_size
+    first = next(iter(detections.values()))["rows"]
+    keep = [i for i, r in enumerate(first) if all(abs(a) <= limit_deg for a in r["angles"])]
+    folder = SHARED / "data" / "aflw2000-dev"
+    images = {first[i]["image"]: cv2.imread(str(folder / first[i]["image"])) for i in keep}
+    gt = np.array([first[i]["angles"] for i in keep])
+
+    def mae(crops: list[np.ndarray], sel: np.ndarray) -> list[float]:
+        pred = np.array([p.angles for p in est.predict_crops(crops)]).reshape(-1, 3)
+        e = np.abs(pred - gt[sel]).mean(axis=0)
+        return [round(float(v), 3) for v in (*e, e.mean())]
+
+    everything = np.ones(len(keep), bool)
+    out = [{"crop": "landmark ROI", "faces": len(keep), "mae": mae(
+        [crop_square(images[first[i]["image"]], tuple(first[i]["roi"]), size) for i in keep], everything)}]
+    for name, res in detections.items():
+        rows = [res["rows"][i] for i in keep]
+        found = np.array([r["box"] is not None for r in rows])
+        hits = [r for r in rows if r["box"] is not None]
+        lm = [crop_square(images[r["image"]], tuple(r["roi"]), size) for r in hits]
+        dt = [est.crop(images[r["image"]], tuple(r["box"]), name) for r in hits]
+        out.append({"crop": f"landmark ROI, faces {name} finds", "faces": len(hits), "mae": mae(lm, found)})
+        out.append({"crop": f"{name} box -> mapped ROI", "faces": int(found.sum()), "mae": mae(dt, found),
+                    "missed": int((~found).sum())})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=SHARED / "data" / "aflw2000-dev")
@@ -124,7 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-iou", type=float, default=0.3, help="IoU with the landmark box")
     ap.add_argument("--limit", type=int, default=0, help="first N images (0 = all)")
     ap.add_argument("--threads", type=int, default=1, help="cv2.setNumThreads")
-    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "roi_map")
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "roi_map",
+                    help="summary JSON + PNG (aggregate numbers only)")
+    ap.add_argument("--cache", type=Path, default=REPO / "runs" / "roi_map",
+                    help="per-image detections (derived from research data: kept out of the repository)")
+    ap.add_argument("--reuse", action="store_true", help="reuse cached detections instead of detecting again")
+    ap.add_argument("--eval-model", default="", help="also score this model on landmark vs detector crops")
     args = ap.parse_args(argv)
     cv2.setNumThreads(args.threads)
     if not args.data.is_dir():
@@ -132,14 +172,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     names = [DEFAULT_DETECTOR if d == "default" else d for d in (args.detector or ["default"])]
     args.out.mkdir(parents=True, exist_ok=True)
-    fitted, dists, report = {}, {}, {}
+    fitted, dists, report, all_rows = {}, {}, {}, {}
     for name in names:
-        res = collect(name, args.data, args.yunet, args.min_iou, args.limit)
-        (args.out / f"detections_{name}.json").write_text(json.dumps(res))
+        cached = args.cache / f"detections_{name}.json"
+        if args.reuse and cached.is_file():
+            res = json.loads(cached.read_text())
+        else:
+            res = collect(name, args.data, args.yunet, args.min_iou, args.limit)
+            args.cache.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps(res))
         o = offsets(res["rows"])
         m = {"dx": round(float(np.median(o[:, 0])), 4), "dy": round(float(np.median(o[:, 1])), 4),
              "scale": round(float(np.median(o[:, 2])), 4)}
-        fitted[name], dists[name] = m, o
+        fitted[name], dists[name], all_rows[name] = m, o, res
         n, missed = len(res["rows"]), sum(r["box"] is None for r in res["rows"])
         report[name] = {"images": n, "missed": missed, "map": m,
                         "iqr": {k: [round(float(v), 4) for v in np.percentile(o[:, i], [25, 75])]
@@ -154,6 +199,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{m['scale']:7.4f} {b['mean_iou']:10.3f} {a['mean_iou']:9.3f} {a['median_centre_err']:10.3f} "
               f"{a['median_scale_err']:9.3f}")
     print("BOX_MAPS =", json.dumps(fitted))
+    if args.eval_model:
+        scores = eval_model(args.eval_model, all_rows)
+        print(f"\nAFLW2000-dev, angles within [-99, 99], model {args.eval_model} (MAE degrees)")
+        print(f"{'crop':36s} {'faces':>5s} {'yaw':>6s} {'pitch':>6s} {'roll':>6s} {'mean':>6s}")
+        for r in scores:
+            print(f"{r['crop']:36s} {r['faces']:5d} " + " ".join(f"{v:6.2f}" for v in r["mae"]))
+        report["eval"] = {"model": args.eval_model, "rows": scores}
     (args.out / "roi_map.json").write_text(json.dumps(report, indent=2) + "\n")
     plot(dists, args.out / "roi_map.png")
     print(f"wrote {args.out / 'roi_map.json'} and {args.out / 'roi_map.png'}")

@@ -37,7 +37,6 @@ class Stream:
     last_box: tuple[float, float, float, float] | None = None
     last_angles: tuple[float, float, float] = (0.0, 0.0, 0.0)  # filtered, before recentering
     tracked: bool = False
-    std_mean: float = 0.0  # running mean of the model's spread (uncertainty-jump detection)
 
 
 @dataclass
@@ -73,6 +72,7 @@ class Pipeline:
         self.no_frame = 0  # reads that returned nothing in time (camera reconnecting, ...)
         self.jumps = 0  # re-detections asked for because the pose spread jumped
         self._jump = False
+        self._std_mean = 0.0  # running mean of the primary face's spread (uncertainty-jump detection)
         self._frame_times: deque[float] = deque(maxlen=90)
         self._frame_size = (0, 0)
         self._stop = threading.Event()
@@ -284,12 +284,10 @@ class Pipeline:
         """True when the primary face's mean spread jumps well above its running mean."""
         if not estimates:
             return False
-        stream = self.streams.get(PRIMARY) if not self.cfg.faces.all_faces else None
         s = float(sum(estimates[0].stds) / 3.0)
-        base = stream.std_mean if stream is not None and stream.std_mean > 0 else s
+        base = self._std_mean if self._std_mean > 0 else s
         jumped = s > base * self.cfg.faces.jump_ratio and s - base > self.cfg.faces.jump_min_deg
-        if stream is not None:
-            stream.std_mean = 0.9 * base + 0.1 * s
+        self._std_mean = 0.9 * base + 0.1 * s
         if jumped:
             self.jumps += 1
         return jumped
@@ -346,7 +344,7 @@ class Pipeline:
         restore = install_signal_handlers(self.stop)
         try:
             wait = self.cfg.run.wait_subscriber_s
-            if wait > 0 and not self.publisher.wait_for_subscriber(wait):
+            if wait > 0 and not self.publisher.wait_for_subscriber(wait, stop=self._stop):
                 log.info("no subscriber after %.1f s; streaming anyway", wait)
             while not self._stop.is_set():
                 result = self.step()

@@ -10,6 +10,7 @@ which `Subscriber` counts.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 
@@ -61,13 +62,15 @@ class Publisher:
             elif msg[:1] == b"\x00":
                 self.subscriptions = max(0, self.subscriptions - 1)
 
-    def wait_for_subscriber(self, timeout_s: float) -> bool:
-        """Block up to `timeout_s` until at least one SUB has subscribed; True if one has."""
+    def wait_for_subscriber(self, timeout_s: float, stop: threading.Event | None = None) -> bool:
+        """Block up to `timeout_s` (or until `stop` is set) until at least one SUB has subscribed."""
         deadline = time.monotonic() + timeout_s
         while True:
             self._drain_subscriptions()
             if self.subscriptions > 0:
                 return True
+            if stop is not None and stop.is_set():
+                return False
             left = deadline - time.monotonic()
             if left <= 0:
                 return False

@@ -20,20 +20,32 @@ from posebridge.backends import (
 )
 from posebridge.errors import ConfigError, InputFileError
 from posebridge.estimator import Estimator, TorchBackend
-from posebridge.export import onnx_bytes
 from posebridge.models.meta import ModelMeta
 from posebridge.models.network import build_model
 
 
+def spread_model(backbone: str = "mobilenet_v3_small", size: int = 96, seed: int = 0):
+    """A random-init network made to answer differently for different crops: BatchNorm statistics are
+    re-estimated on noise (else a random init maps every input to the same features) and the heads
+    scaled up, so angles differ by degrees between crops and a comparison means something."""
+    torch.manual_seed(seed)
+    net = build_model(backbone)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the passes below
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.randn(8, 3, size, size))
+        for fc in (net.fc_yaw, net.fc_pitch, net.fc_roll):
+            fc.weight.mul_(10.0)
+    return net.eval(), ModelMeta(name="tiny", backbone=backbone, input_size=size)
+
+
 @pytest.fixture(scope="module")
 def small():
-    torch.manual_seed(1)
-    net = build_model("mobilenet_v3_small").eval()
-    with torch.no_grad():
-        for fc in (net.fc_yaw, net.fc_pitch, net.fc_roll):
-            fc.weight.mul_(40.0)
-    meta = ModelMeta(name="tiny", backbone="mobilenet_v3_small", input_size=96)
-    return net, meta
+    return spread_model(seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +92,7 @@ def test_session_falls_back_when_onnxruntime_lacks_cuda(small, monkeypatch, capl
     net, meta = small
     monkeypatch.setattr(ort, "get_available_providers", lambda: [CPU_EP])
     with caplog.at_level(logging.WARNING, logger="posebridge.backends"):
-        backend = OnnxBackend(onnx_bytes(net, meta), meta, device="cuda:0")
+        backend = OnnxBackend(cached_onnx(net, meta), meta, device="cuda:0")
     assert backend.provider == CPU_EP
     assert sum("falling back" in r.getMessage() for r in caplog.records) == 1
     angles, stds = backend.run(batch(2))

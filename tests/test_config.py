@@ -6,10 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from posebridge.config import ServeConfig, apply_overrides, load_config, parse_value, set_option
+from posebridge.config import ServeConfig, apply_overrides, load_config, parse_value, set_option, tomllib
 from posebridge.errors import ConfigError, InputFileError
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_toml(text: str) -> dict:
+    return tomllib.loads(text)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -108,6 +112,10 @@ def test_example_config_documents_every_option():
     assert cfg.publish.address == "tcp://127.0.0.1:5570"
     from posebridge.filtering import FilterConfig
 
+    filter_block = text[text.index("[filter]"):text.index("[publish]")]
     for f in dataclasses.fields(FilterConfig):
-        assert f.name in cfg.filter, f"filter.{f.name} not documented"
+        assert f"# {f.name} = " in filter_block, f"filter.{f.name} not documented"
     FilterConfig().replace(**cfg.filter)
+    # the commented defaults parse as TOML and are accepted by the filter
+    lines = [ln[2:].split("#")[0] for ln in filter_block.splitlines() if ln.startswith("# ") and " = " in ln]
+    FilterConfig().replace(**parse_toml("\n".join(lines)))

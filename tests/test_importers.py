@@ -207,3 +207,20 @@ def test_whenet_rejects_non_hdf5(tmp_path):
     f.write_bytes(b"\x89HDF not really")
     with pytest.raises(InputFileError, match="fake.h5: not a readable HDF5 file"):
         import_whenet(f)
+
+
+def test_cli_import_of_bad_weights_is_one_line(tmp_path, monkeypatch, capsys):
+    from posebridge.cli import main
+
+    monkeypatch.setenv("POSEBRIDGE_HOME", str(tmp_path / "home"))
+    bad = tmp_path / "missing.h5"
+    copy_h5(shared_path("models", "WHENet.h5"), bad, drop="yaw_new")
+    assert main(["models", "import", str(bad), "--format", "whenet", "--name", "w"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.h5" in err[0] and "'yaw_new' is missing" in err[0]
+    truncated = tmp_path / "cut.h5"
+    truncated.write_bytes(shared_path("models", "WHENet.h5").read_bytes()[:100_000])
+    assert main(["models", "import", str(truncated), "--format", "whenet", "--name", "w"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cut.h5" in err[0], err
+    assert not (tmp_path / "home" / "models" / "w.pt").exists()

@@ -20,7 +20,7 @@ from posebridge.faces import create_detector
 from posebridge.faces.tracker import FaceTracker
 from posebridge.models.meta import ModelMeta
 from posebridge.models.network import build_model
-from posebridge.pipeline import Pipeline, Stream
+from posebridge.pipeline import Pipeline
 from posebridge.sources.camera import CameraSource
 from posebridge.sources.folder import ImageFolderSource
 from posebridge.transport import Publisher, Subscriber
@@ -254,7 +254,6 @@ def test_uncertainty_jump_asks_for_redetection(estimator):
 
     pipe = Pipeline(ServeConfig(), source=None, tracker=None, estimator=estimator, publisher=None)
     calm = PoseEstimate(0, 0, 0, 3.0, 3.0, 3.0)
-    pipe.streams["primary"] = Stream(filt=None)
     assert not any(pipe._uncertainty_jumped([calm]) for _ in range(20))
     assert pipe._uncertainty_jumped([PoseEstimate(0, 0, 0, 12.0, 12.0, 12.0)])
     assert pipe.jumps == 1

@@ -103,12 +103,15 @@ def test_uncertainty_jump_forces_a_detection(face, detector):
 
 
 def test_face_leaving_and_returning_gets_a_new_id(face, detector):
-    tr = FaceTracker(detector, redetect_every=10)
+    det = Counting(detector)
+    tr = FaceTracker(det, redetect_every=10, idle_redetect_every=3)
     assert tr.update(scene([(face, 300, 100, 90)]))[0].face_id == 0
-    empty = [tr.update(scene([], seed=s)) for s in range(1, 4)]
-    assert empty[-1] == [] and tr.primary_id is None
-    back = tr.update(scene([(face, 300, 200, 90)], seed=9))
-    assert [f.face_id for f in back] == [1]
+    assert tr.update(scene([], seed=1)) == []  # the follower loses it: detect at once, nothing there
+    assert det.calls == 2 and tr.primary_id is None
+    empty = [tr.update(scene([], seed=s)) for s in range(2, 8)]  # an empty room: detect every 3rd frame
+    assert empty == [[]] * 6 and det.calls == 4
+    back = [tr.update(scene([(face, 300, 200, 90)], seed=s)) for s in range(9, 12)]
+    assert back[-1] and back[-1][0].face_id == 1  # picked up within 3 frames, with a new id
 
 
 def test_two_faces_keep_their_ids_and_the_bigger_one_is_primary(face, detector):

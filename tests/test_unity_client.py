@@ -3,9 +3,11 @@ real ZeroMQ publishers on 127.0.0.1. Skips when mono is absent (CI: apt-get inst
 
 What it shows: the core's own tests (msgpack, tests/vectors/*.json, ZMTP codec, scripted fault peers,
 Stop never hangs); the MonoBehaviours and samples compile against the compile-only UnityEngine stand-in;
-messages from a posebridge publisher arrive with v == 1, increasing seq and the exact quaternions the
-Python side sent (ZMTP 3.0 and 3.1 subscriptions); the client survives a publisher restart, junk bytes
-on the port and unknown keys; and publish -> C# receive latency over 10,000 messages (printed).
+the real daemon (`posebridge serve` on a video, then `posebridge replay` of its recording after a kill -9)
+reaches the C# client with v == 1, increasing seq and the quaternions Python decodes from the same stream,
+and answers the C# control client; against the daemon's own encoder + XPUB socket (synthetic poses) the
+quaternions match exactly over ZMTP 3.0 and 3.1, unknown keys are accepted, the client survives a
+publisher restart and junk bytes on the port; publish -> C# latency over 10,000 messages is printed.
 """
 
 from __future__ import annotations
@@ -144,10 +146,17 @@ def daemon_inputs(tmp_path_factory) -> tuple[Path, Path]:
     return clip, model
 
 
-def start_daemon(clip: Path, model: Path, pub: str, ctl: str) -> Proc:
+def start_daemon(clip: Path, model: Path, pub: str, ctl: str, record: Path) -> Proc:
     """The real daemon: `python -m posebridge serve` on a video file, waiting for its first subscriber."""
     return Proc([sys.executable, "-m", "posebridge", "serve", "--source", str(clip), "--model", str(model),
-                 "--device", "cpu", "--publish", pub, "--control", ctl, "--wait-subscriber", "120"])
+                 "--device", "cpu", "--publish", pub, "--control", ctl, "--wait-subscriber", "120",
+                 "--record", str(record)])
+
+
+def start_replay(session: Path, pub: str) -> Proc:
+    """`python -m posebridge replay` of a recorded session, looping, waiting for its first subscriber."""
+    return Proc([sys.executable, "-m", "posebridge", "replay", str(session), "--publish", pub, "--loop",
+                 "--wait-subscriber", "120"])
 
 
 class Recorder:
@@ -178,11 +187,12 @@ class Recorder:
 @pytest.mark.slow
 def test_real_daemon_stream_control_and_restart(runner, daemon_inputs, tmp_path):
     """`posebridge serve` -> C#: v, seq order, q equal to what Python decodes from the same stream;
-    the control socket answers the C# REQ client; killing and restarting the daemon mid-stream."""
+    the control socket answers the C# REQ client; the daemon is killed mid-stream and `posebridge
+    replay` of its recording comes up on the same port: the client reconnects and resumes."""
     clip, model = daemon_inputs
     pub, ctl = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-    recv = tmp_path / "recv.jsonl"
-    daemon = start_daemon(clip, model, pub, ctl)
+    recv, session = tmp_path / "recv.jsonl", tmp_path / "run.pbsession"
+    daemon = start_daemon(clip, model, pub, ctl, session)
     recorder = Recorder(pub)
     restart = None
     try:
@@ -199,12 +209,13 @@ def test_real_daemon_stream_control_and_restart(runner, daemon_inputs, tmp_path)
         recenter.finish(30)
         assert "ok=True" in recenter.output() or "no tracked face" in recenter.output(), recenter.output()
 
-        # Restart: the client is streaming from daemon A; A is killed (SIGKILL) and daemon B comes up on the
-        # same ports, publishing seq from 0 again; the client must reconnect by itself and resume.
+        # Restart: the client is streaming from the daemon; it is killed (SIGKILL, no goodbye on the socket)
+        # and a replay of what it recorded comes up on the same port, publishing seq from 0 again; the
+        # client must reconnect by itself and resume.
         restart = cs(runner, "restart", "--endpoint", pub, "--count", "15", "--timeout", "120")
         restart.wait_line("PHASE1 OK", 60)
         daemon.kill()
-        daemon = start_daemon(clip, model, pub, ctl)
+        daemon = start_replay(session, pub)
         rc = restart.finish(150)
         print(restart.output())
         assert rc == 0, restart.output() + "\n--- daemon ---\n" + daemon.output()

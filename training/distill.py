@@ -198,7 +198,7 @@ PROVENANCE = {
     "license": "research and non-commercial use only (trained on AFLW face crops, research-only data)",
     "teachers": "opentrack head-pose-0.4-small-int8 (ISC) 0.8, WHENet (BSD-3-Clause) 0.1, FSA-Net (see "
                 "docs/models.md) 0.1",
-    "notes": "see docs/models.md",
+    "notes": "exported by python -m training.distill export; see docs/models.md",
 }
 
 
@@ -217,10 +217,49 @@ def synthetic_face(size: int = 112) -> np.ndarray:
     return cv2.GaussianBlur(img, (0, 0), 1.0)
 
 
+def recalibrate_batchnorm(model, input_size: int, root: str | os.PathLike = DEFAULT_ROOT, count: int = 2048,
+                          batch: int = 128) -> int:
+    """Re-estimate every BatchNorm's running mean/variance on `count` un-augmented training crops.
+
+    torchvision's MobileNetV3 uses BN momentum 0.01, so the running statistics trail the weights by
+    ~100 steps; while the learning rate is high, eval-mode outputs collapse (the trainer's validation
+    MAE is meaningless early on). A cumulative average over clean training crops with the final weights
+    fixes the statistics exactly. Returns the number of crops used."""
+    import torch
+
+    from posebridge.crops import crop_square, to_batch
+    from posebridge.models.meta import ModelMeta
+
+    root = Path(root)
+    labels = read_teacher_labels(root / "labels.csv")
+    check_not_aflw2000(labels.names, root / "labels.csv")
+    keep = np.flatnonzero(build_targets(labels, TargetConfig()).keep)
+    pick = keep[np.linspace(0, len(keep) - 1, min(count, len(keep))).astype(int)]
+    images = load_crops(root / "images", [labels.names[i] for i in pick], progress=False)
+    meta = ModelMeta(name="", backbone="", input_size=input_size)
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    model.train()
+    with torch.no_grad():
+        for i in range(0, len(images), batch):
+            whole = (0, 0, images.shape[2], images.shape[1])
+            chunk = [crop_square(im, whole, input_size) for im in images[i : i + batch]]
+            model(to_batch(chunk, meta))
+    for m, mom in zip(bns, saved, strict=True):
+        m.momentum = mom
+    model.eval()
+    return len(images)
+
+
 def export(checkpoint: str | os.PathLike, out: str | os.PathLike = ASSET, flip_average: bool = True,
-           detector: str = "", fixture: bool = True) -> Path:
-    """The trained best.pt -> the packaged model: name, provenance, flip averaging, default box map; no
-    trainer state (optimizer), fp32 weights. Records the fixture crop's angles for the package test."""
+           detector: str = "", fixture: bool = True, recalibrate: int = 2048,
+           root: str | os.PathLike = DEFAULT_ROOT) -> Path:
+    """The trained checkpoint -> the packaged model: BatchNorm statistics recalibrated on training crops,
+    name, provenance, flip averaging, default box map; no trainer state (optimizer), fp32 weights.
+    Records the fixture crop's angles for the package test."""
     import json
 
     from posebridge.faces.detectors import DEFAULT_DETECTOR
@@ -236,6 +275,8 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike = ASSET, flip_a
     meta.extra = {k: v for k, v in meta.extra.items() if isinstance(v, (str, int, float, bool))}
     meta.extra["flip_average"] = bool(flip_average)
     meta.extra["trained_from"] = Path(checkpoint).name
+    if recalibrate:
+        meta.extra["bn_recalibrated_on"] = recalibrate_batchnorm(model, meta.input_size, root, recalibrate)
     path = save_checkpoint(out, model, meta)
     if fixture:
         from posebridge.estimator import Estimator
@@ -263,9 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--out", default=str(ASSET))
     e.add_argument("--no-flip-average", action="store_true", help="do not average with the mirrored crop")
     e.add_argument("--no-fixture", action="store_true", help="do not re-record the test fixture's angles")
+    e.add_argument("--recalibrate", type=int, default=2048, metavar="N",
+                   help="re-estimate BatchNorm statistics on N training crops (0 = keep the trained ones)")
+    e.add_argument("--root", default=str(DEFAULT_ROOT), help="the aflw-yaw-crops folder (for recalibration)")
     args = ap.parse_args(argv)
     try:
-        path = export(args.checkpoint, args.out, not args.no_flip_average, fixture=not args.no_fixture)
+        path = export(args.checkpoint, args.out, not args.no_flip_average, fixture=not args.no_fixture,
+                      recalibrate=args.recalibrate, root=args.root)
     except (InputFileError, ConfigError) as exc:
         print(f"distill: error: {exc}", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ import numpy as np
 from posebridge.errors import ConfigError, InputFileError
 from posebridge.faces.base import FaceBox, register_detector
 
-DEFAULT_DETECTOR = "haar"
+DEFAULT_DETECTOR = "dlib_hog"  # measured: docs/detectors.md (yunet is better but needs a model file)
 FALLBACK_DETECTOR = "haar"  # when the default's package is missing: opencv-python alone
 
 

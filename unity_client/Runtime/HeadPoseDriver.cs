@@ -267,7 +267,9 @@ namespace PoseBridge
             // stored base pose; otherwise the animation's fresh pose is the new base.
             Quaternion baseLocal = _applied && t.localRotation == _lastApplied ? _baseLocal : t.localRotation;
             _baseLocal = baseLocal;
-            t.localRotation = baseLocal * (Quaternion.Inverse(_axisOffset) * rotation * _axisOffset);
+            var offset = new QuatD(_axisOffset.x, _axisOffset.y, _axisOffset.z, _axisOffset.w);
+            var inBone = HeadRotation.InBoneAxes(new QuatD(rotation.x, rotation.y, rotation.z, rotation.w), offset);
+            t.localRotation = baseLocal * ToUnity(inBone);
             _lastApplied = t.localRotation;
             _applied = true;
         }

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +95,48 @@ def _require(path: Path, layer: str, weights: dict[str, np.ndarray], key: str) -
     return weights[key]
 
 
+def _read_state(h5, path: Path, model: PoseNet) -> dict[str, torch.Tensor]:
+    """The network's state_dict from the h5 (Keras layers matched in creation order, shapes checked)."""
+    root = h5["model_weights"] if "model_weights" in h5 else h5  # full-model save vs save_weights
+    # Keras numbers the layers of each type 1, 2, 3, ... in the order a fresh session creates them.
+    counters = {"conv2d": 1, "depthwise_conv2d": 1, "batch_normalization": 1}
+    state: dict[str, torch.Tensor] = {}
+    for mod_name, module in model.body.named_modules():
+        kind = _keras_type(module)
+        if kind is None:
+            continue
+        layer = f"{kind}_{counters[kind]}"
+        counters[kind] += 1
+        w = _layer_weights(root, path, layer)
+        key = f"body.{mod_name}"
+        if kind == "batch_normalization":
+            c = module.num_features
+            for src, dst in (("gamma", "weight"), ("beta", "bias"), ("moving_mean", "running_mean"),
+                             ("moving_variance", "running_var")):
+                arr = _check(path, layer, _require(path, layer, w, src), (c,))
+                state[f"{key}.{dst}"] = torch.from_numpy(arr)
+            continue
+        o, i, kh, kw = module.weight.shape
+        if kind == "depthwise_conv2d":  # Keras (kh, kw, C, 1) -> torch (C, 1, kh, kw)
+            k = _check(path, layer, _require(path, layer, w, "depthwise_kernel"), (kh, kw, o, 1))
+            state[f"{key}.weight"] = torch.from_numpy(k.transpose(2, 3, 0, 1).copy())
+        else:  # Keras (kh, kw, in, out) -> torch (out, in, kh, kw)
+            k = _check(path, layer, _require(path, layer, w, "kernel"), (kh, kw, i, o))
+            state[f"{key}.weight"] = torch.from_numpy(k.transpose(3, 2, 0, 1).copy())
+        if module.bias is not None:
+            bias = _check(path, layer, _require(path, layer, w, "bias"), (o,))
+            state[f"{key}.bias"] = torch.from_numpy(bias)
+    for head, layer in HEADS.items():
+        lin: nn.Linear = getattr(model, head)
+        w = _layer_weights(root, path, layer)
+        k = _check(path, layer, _require(path, layer, w, "kernel"), (lin.in_features, lin.out_features))
+        state[f"{head}.weight"] = torch.from_numpy(k.T.copy())
+        state[f"{head}.bias"] = torch.from_numpy(
+            _check(path, layer, _require(path, layer, w, "bias"), (lin.out_features,))
+        )
+    return state
+
+
 def load_whenet_h5(path: str | os.PathLike, model: PoseNet) -> None:
     """Copy the h5's weights into an `efficientnet_b0` PoseNet in place (validating every layer)."""
     import h5py
@@ -107,49 +148,11 @@ def load_whenet_h5(path: str | os.PathLike, model: PoseNet) -> None:
         h5 = h5py.File(path, "r")
     except OSError as exc:
         raise InputFileError(path, f"not a readable HDF5 file (truncated or wrong format): {exc}") from None
-    with h5:
-        root = h5["model_weights"] if "model_weights" in h5 else h5  # full-model save vs save_weights
-        # Keras numbers the layers of each type from 1 in the session that built the model; allow an offset.
-        first: dict[str, int] = {}
-        for name in root.keys():
-            m = re.fullmatch(r"(conv2d|depthwise_conv2d|batch_normalization)_(\d+)", name)
-            if m:
-                first[m.group(1)] = min(first.get(m.group(1), 1 << 30), int(m.group(2)))
-        counters = {k: first.get(k, 1) for k in ("conv2d", "depthwise_conv2d", "batch_normalization")}
-        state: dict[str, torch.Tensor] = {}
-        for mod_name, module in model.body.named_modules():
-            kind = _keras_type(module)
-            if kind is None:
-                continue
-            layer = f"{kind}_{counters[kind]}"
-            counters[kind] += 1
-            w = _layer_weights(root, path, layer)
-            key = f"body.{mod_name}"
-            if kind == "batch_normalization":
-                c = module.num_features
-                for src, dst in (("gamma", "weight"), ("beta", "bias"), ("moving_mean", "running_mean"),
-                                 ("moving_variance", "running_var")):
-                    arr = _check(path, layer, _require(path, layer, w, src), (c,))
-                    state[f"{key}.{dst}"] = torch.from_numpy(arr)
-                continue
-            o, i, kh, kw = module.weight.shape
-            if kind == "depthwise_conv2d":  # Keras (kh, kw, C, 1) -> torch (C, 1, kh, kw)
-                k = _check(path, layer, _require(path, layer, w, "depthwise_kernel"), (kh, kw, o, 1))
-                state[f"{key}.weight"] = torch.from_numpy(k.transpose(2, 3, 0, 1).copy())
-            else:  # Keras (kh, kw, in, out) -> torch (out, in, kh, kw)
-                k = _check(path, layer, _require(path, layer, w, "kernel"), (kh, kw, i, o))
-                state[f"{key}.weight"] = torch.from_numpy(k.transpose(3, 2, 0, 1).copy())
-            if module.bias is not None:
-                bias = _check(path, layer, _require(path, layer, w, "bias"), (o,))
-                state[f"{key}.bias"] = torch.from_numpy(bias)
-        for head, layer in HEADS.items():
-            lin: nn.Linear = getattr(model, head)
-            w = _layer_weights(root, path, layer)
-            k = _check(path, layer, _require(path, layer, w, "kernel"), (lin.in_features, lin.out_features))
-            state[f"{head}.weight"] = torch.from_numpy(k.T.copy())
-            state[f"{head}.bias"] = torch.from_numpy(
-                _check(path, layer, _require(path, layer, w, "bias"), (lin.out_features,))
-            )
+    try:
+        with h5:
+            state = _read_state(h5, path, model)
+    except (OSError, KeyError, ValueError, TypeError) as exc:  # damaged content inside a valid HDF5 header
+        raise InputFileError(path, f"unreadable WHENet h5 content: {exc}") from None
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:  # pragma: no cover - the walk above covers every parameter

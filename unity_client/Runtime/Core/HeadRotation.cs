@@ -185,6 +185,16 @@ namespace PoseBridge.Core
             return (neutral.Conjugate() * q).Canonical();
         }
 
+        /// <summary>
+        /// A head-frame rotation expressed in a bone's local axes: offset^-1 * q * offset, where offset is
+        /// the bone's rotation relative to the character's axes (x right, y up, z forward). Post-multiply
+        /// the bone's local rotation by the result to turn the head by q in the character's head frame.
+        /// </summary>
+        public static QuatD InBoneAxes(QuatD q, QuatD boneOffset)
+        {
+            return boneOffset.Conjugate() * q * boneOffset;
+        }
+
         /// <summary>Mirror a head rotation left-right (what a selfie view does): negates yaw and roll.</summary>
         public static QuatD Mirror(QuatD q)
         {

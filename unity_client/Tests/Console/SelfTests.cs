@@ -183,6 +183,21 @@ namespace PoseBridge.ConsoleTests
             QuatD a = HeadRotation.ToUnity(10, -5, 3, false), b = HeadRotation.ToUnity(30, 20, 10, false);
             Check.That(QuatD.AngleBetween(HeadRotation.Recenter(b, b), QuatD.Identity) < 1e-9, "recenter on itself is identity");
             Check.That(QuatD.AngleBetween(a * HeadRotation.Recenter(b, a), b) < 1e-9, "neutral * recenter(q, neutral) == q");
+            // A rig whose head bone has other axes (bone y along the neck, as exported from Blender):
+            // turning by q in the character's head frame must move the face like q does for an aligned head.
+            QuatD character = QuatD.AngleAxis(180, 0, 1, 0);          // avatar faces the camera (-z)
+            QuatD offset = QuatD.AngleAxis(-90, 1, 0, 0) * QuatD.AngleAxis(25, 0, 0, 1); // bone axes vs character axes
+            QuatD boneRest = character * offset;
+            QuatD turn = HeadRotation.ToUnity(30, 20, 10, false);
+            QuatD boneNew = boneRest * HeadRotation.InBoneAxes(turn, offset);
+            double lx, ly, lz, nx, ny, nz, ex, ey, ez;
+            offset.Conjugate().Rotate(0, 0, 1, out lx, out ly, out lz);  // the face direction in bone-local axes
+            boneNew.Rotate(lx, ly, lz, out nx, out ny, out nz);          // where the face points now
+            QuatD expected = character * turn;
+            expected.Rotate(0, 0, 1, out ex, out ey, out ez);            // where it must point
+            Check.That(Math.Abs(nx - ex) < 1e-9 && Math.Abs(ny - ey) < 1e-9 && Math.Abs(nz - ez) < 1e-9, "InBoneAxes: face direction of an offset bone");
+            Check.That(QuatD.AngleBetween(boneNew * offset.Conjugate(), character * turn) < 1e-9, "InBoneAxes: whole head frame of an offset bone");
+
             QuatD half = QuatD.Slerp(QuatD.Identity, HeadRotation.ToUnity(40, 0, 0, false), 0.5);
             Check.Near(HeadRotation.ToDataset(half, false).Yaw, 20, 1e-9, "slerp halfway");
             Check.Near(HeadRotation.WrapDegrees(190), -170, 1e-12, "wrap 190");
