@@ -38,16 +38,16 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 def candidates(yunet: Path | None) -> list[tuple[str, str, dict]]:
     out = [
-        ("haar", "haar", {}),
-        ("haar @320", "haar", {"input_width": 320, "min_size": 40}),
+        ("haar", "haar", {"input_width": None}),  # full frame: the detector as first shipped
+        ("haar @320", "haar", {"input_width": 320}),
         ("haar profile=always @320", "haar", {"input_width": 320, "profile": "always"}),
-        ("dlib_hog", "dlib_hog", {"profile_fallback": False}),
+        ("dlib_hog", "dlib_hog", {"input_width": None, "profile_fallback": False}),
         ("dlib_hog @320", "dlib_hog", {"input_width": 320, "profile_fallback": False}),
-        ("dlib_hog+profile", "dlib_hog", {}),
-        ("dlib_hog+profile @320", "dlib_hog", {"input_width": 320}),
+        ("dlib_hog+profile", "dlib_hog", {"input_width": None, "profile_fallback": True}),
+        ("dlib_hog+profile @320", "dlib_hog", {"input_width": 320, "profile_fallback": True}),
     ]
     if yunet is not None:
-        out += [("yunet", "yunet", {"model_path": str(yunet)}),
+        out += [("yunet", "yunet", {"model_path": str(yunet), "input_width": None}),
                 ("yunet @320", "yunet", {"model_path": str(yunet), "input_width": 320})]
     return out
 
@@ -157,7 +157,9 @@ def tracker_benchmark(samples, detector_specs, seqs: int) -> list[dict]:
 def print_tables(rec: dict, track_rows: list[dict], header: str) -> None:
     print(header)
     print()
-    t = rec["totals"]
+    if not rec["detectors"]:
+        rec = {"totals": [], "detectors": {}}
+    t = rec["totals"] or [0] * len(BUCKET_NAMES)
     buckets = " | ".join(f"recall yaw {b} (n={n})" for b, n in zip(BUCKET_NAMES, t, strict=True))
     print(f"| detector | {buckets} | recall all | false boxes / image | CPU ms / frame median | p90 | "
           "wall ms median |")
@@ -177,7 +179,7 @@ def print_tables(rec: dict, track_rows: list[dict], header: str) -> None:
                   f"{r['centre_err_px_mean']:.1f} | {r['centre_err_px_p90']:.1f} |")
 
 
-def plot(rec: dict, png: Path) -> None:
+def plot(rec: dict, png: Path, title: str = "AFLW2000-dev recall by |yaw|") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -194,7 +196,7 @@ def plot(rec: dict, png: Path) -> None:
     ax1.set_xticks(x, [f"yaw {b}\n(n={n})" for b, n in zip(BUCKET_NAMES, rec["totals"], strict=True)])
     ax1.set_ylabel("recall %")
     ax1.set_ylim(0, 105)
-    ax1.set_title("AFLW2000-dev recall by |yaw|")
+    ax1.set_title(title)
     ax1.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     med = [rec["detectors"][k]["cpu_ms_median"] for k in labels]
     p90 = [rec["detectors"][k]["cpu_ms_p90"] for k in labels]
@@ -223,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=1.0, help="shrink the images by this factor first "
                     "(0.5: faces of ~100 px, a head 1-1.5 m from a 640x480 webcam)")
     ap.add_argument("--only", default="", help="comma-separated detector labels to run (default: all)")
+    ap.add_argument("--track-only", action="store_true", help="only the tracking table")
     ap.add_argument("--png", type=Path, default=None, help="write the recall/time plot here")
     ap.add_argument("--json", type=Path, default=None, help="write the raw numbers here")
     ap.add_argument("--from-json", type=Path, nargs="+", default=None,
@@ -238,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
             rec["detectors"].update(r["recall"]["detectors"])
         print_tables(rec, [row for r in runs for row in r["tracking"]], "\n".join(r["header"] for r in runs))
         if args.png:
-            plot(rec, args.png)
+            head = runs[0]["header"]
+            scale = head.split(" at scale ")[1].split(",")[0] if " at scale " in head else "1.0"
+            plot(rec, args.png, f"AFLW2000-dev recall by |yaw| (images scaled x{scale})")
         return 0
 
     if not args.data.is_dir():
@@ -255,17 +260,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         wanted = [w.strip() for w in args.only.split(",")]
         cands = [c for c in cands if c[0] in wanted]
-    dets = build(cands)
-    rec = recall_benchmark(samples, dets, args.scale)
-    track_specs = [c for c in candidates(yunet) if c[0] in ("haar @320", "dlib_hog @320", "yunet @320")]
+    dets = build(cands) if not args.track_only else []
+    rec = recall_benchmark(samples, dets, args.scale) if dets else {"totals": [], "detectors": {}}
+    track_specs = [c for c in candidates(yunet) if c[0] in ("haar", "dlib_hog+profile", "yunet")]
     track_rows = tracker_benchmark(samples, track_specs, args.track_seqs) if args.track_seqs else []
     load1 = os.getloadavg()
     header = (f"{len(samples)} AFLW2000-dev images at scale {args.scale}, OpenCV {cv2.__version__}, "
               f"cv2 threads "
               f"{cv2.getNumThreads()}, {os.cpu_count()} CPUs, load average {load0[0]:.2f} -> {load1[0]:.2f}")
     print_tables(rec, track_rows, header)
-    if args.png:
-        plot(rec, args.png)
+    if args.png and rec["detectors"]:
+        plot(rec, args.png, f"AFLW2000-dev recall by |yaw| (images scaled x{args.scale})")
     if args.json:
         args.json.write_text(json.dumps({"header": header, "recall": rec, "tracking": track_rows}, indent=1))
     return 0

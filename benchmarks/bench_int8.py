@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"backend": name, "images": res.evaluated, "protocol": res.protocol, **res.mae,
                      "setup_s": round(setup, 1), "eval_s": round(time.perf_counter() - t0, 1)})
     base = next((r for r in rows if r["backend"] == "torch"), rows[0])
-    print(f"\nAFLW2000 dev ({base['images']} images, {base['protocol']} crops), model {meta.name} ({meta.backbone})\n")
+    print(f"\nAFLW2000 dev ({base['images']} images, {base['protocol']} crops), "
+          f"model {meta.name} ({meta.backbone})\n")
     print("| backend | yaw | pitch | roll | mean MAE | cost vs torch fp32 | ship (< 0.3) |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
@@ -62,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['backend']} | {r['yaw']:.3f} | {r['pitch']:.3f} | {r['roll']:.3f} | {r['mean']:.3f} | "
               f"{r['cost']:+.3f} | {'yes' if r['ship'] else 'no'} |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"model": meta.name, "backbone": meta.backbone, "rows": rows}, indent=2))
+        out = {"model": meta.name, "backbone": meta.backbone, "rows": rows}
+        Path(args.json).write_text(json.dumps(out, indent=2))
     if args.plot:
         import matplotlib
 

@@ -1,10 +1,10 @@
 """Milliseconds per face crop: backbone x backend x batch, median over repeats (warm-up excluded).
 
-    .venv/bin/python benchmarks/bench_models.py                       # CPU, all backbones, batch 1 and 8
-    .venv/bin/python benchmarks/bench_models.py --device cuda         # GPU: fp32, fp16+channels_last,
-                                                                      #      torch.compile (CUDA graphs), ORT CUDA
-    .venv/bin/python benchmarks/bench_models.py --backbones resnet50 --backends torch onnx-int8 --json out.json
-    .venv/bin/python benchmarks/bench_models.py --smoke               # tiny CI run (lenet, batch 1)
+    .venv/bin/python benchmarks/bench_models.py                # CPU, all backbones, batch 1 and 8
+    .venv/bin/python benchmarks/bench_models.py --device cuda  # GPU: fp32, fp16 + channels_last,
+                                                               # torch.compile (CUDA graphs), ORT CUDA
+    .venv/bin/python benchmarks/bench_models.py --backbones resnet50 --backends torch onnx-int8 --json o.json
+    .venv/bin/python benchmarks/bench_models.py --smoke        # tiny CI run (lenet, batch 1)
 
 Speed does not depend on the weights, so the networks are randomly initialised (seeded); int8 is
 calibrated on real face crops (../shared/data/aflw-yaw-crops) when present, else on noise (speed only).
@@ -85,7 +85,8 @@ def run(args) -> dict:
     rows = []
     cells = [(b, k) for b in args.backbones for k in args.backends]
     for backbone, name in tqdm(cells, desc="backbone x backend", unit="cell"):
-        meta = ModelMeta(name=f"bench-{backbone}", backbone=backbone, input_size=INPUT_SIZE.get(backbone, 224))
+        size = INPUT_SIZE.get(backbone, 224)
+        meta = ModelMeta(name=f"bench-{backbone}", backbone=backbone, input_size=size)
         torch.manual_seed(0)
         net = build_model(backbone).eval()
         if name == "onnx-int8" and calib is None:
@@ -103,15 +104,16 @@ def run(args) -> dict:
             med = statistics.median(times)
             rows.append({
                 "backbone": backbone, "backend": name, "label": LABELS.get(name, name), "batch": batch,
-                "ms_per_crop": med / batch, "ms_per_call": med, "p90_ms_per_call": float(np.percentile(times, 90)),
-                "repeats": len(times), "setup_s": round(setup, 2), "provider": getattr(backend, "provider", ""),
+                "ms_per_crop": med / batch, "ms_per_call": med,
+                "p90_ms_per_call": float(np.percentile(times, 90)), "repeats": len(times),
+                "setup_s": round(setup, 2), "provider": getattr(backend, "provider", ""),
             })
         del backend
     return {
         "device": args.device,
         "machine": {"cpu": _cpu_name(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "bf16": cpu_supports_bf16(), "python": platform.python_version(), "torch": torch.__version__,
-                    "onnxruntime": __import__("onnxruntime").__version__},
+                    "bf16": cpu_supports_bf16(), "python": platform.python_version(),
+                    "torch": torch.__version__, "onnxruntime": __import__("onnxruntime").__version__},
         "rows": rows,
     }
 
@@ -127,7 +129,8 @@ def _noise_calib(meta: ModelMeta) -> str:
     _NOISE_DIR = tempfile.TemporaryDirectory(prefix="posebridge-noise-")
     rng = np.random.default_rng(0)
     for i in range(16):
-        cv2.imwrite(str(Path(_NOISE_DIR.name, f"n{i:02d}.png")), rng.integers(0, 255, (120, 120, 3), np.uint8))
+        noise = rng.integers(0, 255, (120, 120, 3), np.uint8)
+        cv2.imwrite(str(Path(_NOISE_DIR.name, f"n{i:02d}.png")), noise)
     print("note: no face crops found; int8 calibrated on noise (valid for speed only)")
     return _NOISE_DIR.name
 
@@ -152,7 +155,8 @@ def format_tables(result: dict) -> str:
         out.append("| backbone | " + " | ".join(LABELS.get(b, b) for b in backends) + " | fastest | ratio |")
         out.append("|---|" + "---|" * (len(backends) + 2))
         for backbone in dict.fromkeys(r["backbone"] for r in rows):
-            cell = {r["backend"]: r["ms_per_crop"] for r in rows if r["backbone"] == backbone and r["batch"] == batch}
+            cell = {r["backend"]: r["ms_per_crop"] for r in rows
+                    if r["backbone"] == backbone and r["batch"] == batch}
             if not cell:
                 continue
             best = min(cell, key=cell.get)
@@ -181,7 +185,7 @@ def plot(result: dict, path: str) -> None:
     backends = list(dict.fromkeys(r["backend"] for r in rows))
     fig, axes = plt.subplots(1, len(batches), figsize=(6 * len(batches), 4), squeeze=False)
     width = 0.8 / max(len(backends), 1)
-    for ax, batch in zip(axes[0], batches):
+    for ax, batch in zip(axes[0], batches, strict=True):
         for j, b in enumerate(backends):
             vals = [next((r["ms_per_crop"] for r in rows if r["backbone"] == bb and r["backend"] == b
                           and r["batch"] == batch), np.nan) for bb in backbones]
@@ -205,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=20, help="timed calls per cell at most (default 20)")
     p.add_argument("--budget", type=float, default=2.0, help="seconds per cell after 3 calls (default 2)")
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--calib", default=None, help="int8 calibration crops (default ../shared/data/aflw-yaw-crops)")
+    p.add_argument("--calib", default=None,
+                   help="int8 calibration crops (default ../shared/data/aflw-yaw-crops)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the results as JSON")
     p.add_argument("--plot", default=None, metavar="PNG", help="also write a bar chart")
     p.add_argument("--smoke", action="store_true", help="tiny run for CI: lenet, torch + onnx, batch 1")

@@ -9,7 +9,8 @@
 ONNX Runtime runs on CPU by default; `device` "cuda"/"cuda:N"/"tensorrt" asks for those execution
 providers, and "auto" takes the best one installed. A requested provider that is missing falls back to
 CPU with one warning line. Exported/quantized graphs are cached under <posebridge home>/onnx (default
-~/.cache/posebridge/onnx, see posebridge.models.store), keyed by the weights, so only the first start pays for the export.
+~/.cache/posebridge/onnx, see posebridge.models.store), keyed by the weights, so only the first start
+pays for the export.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ class TorchAutocastBackend(TorchBackend):
     On CUDA, compile uses mode "reduce-overhead" (CUDA graphs); keep batch sizes fixed to avoid re-capture.
     """
 
-    def __init__(self, model: PoseNet, meta: ModelMeta, device: str = "auto", dtype: torch.dtype | None = None,
-                 compile: bool = False) -> None:
+    def __init__(self, model: PoseNet, meta: ModelMeta, device: str = "auto",
+                 dtype: torch.dtype | None = None, compile: bool = False) -> None:
         super().__init__(model, meta, device, half=False)
         self.dtype = dtype
         self.name = "torch-compile" if compile else f"torch-{str(dtype).removeprefix('torch.')}"
@@ -66,9 +67,10 @@ class TorchAutocastBackend(TorchBackend):
     @torch.inference_mode()
     def run(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         x = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
+        dtype = self.dtype or torch.float32
+        with torch.autocast(self.device.type, dtype=dtype, enabled=self.dtype is not None):
             logits = self.model(x)
-        out = [decode(lg.float(), self.meta.bins[a]) for lg, a in zip(logits, ANGLES)]
+        out = [decode(lg.float(), self.meta.bins[a]) for lg, a in zip(logits, ANGLES, strict=True)]
         angles = torch.stack([m for m, _ in out], dim=1).cpu().numpy()
         stds = torch.stack([s for _, s in out], dim=1).cpu().numpy()
         return angles, stds
@@ -85,7 +87,9 @@ def requested_providers(device: str) -> list[str]:
         return [TRT_EP, CUDA_EP, CPU_EP]
     if dev == "auto":
         return [TRT_EP, CUDA_EP, CPU_EP]
-    raise ConfigError(f"device: unknown device {device!r} for the onnx backend; use auto, cpu, cuda[:N] or tensorrt")
+    raise ConfigError(
+        f"device: unknown device {device!r} for the onnx backend; use auto, cpu, cuda[:N] or tensorrt"
+    )
 
 
 def select_providers(device: str, available: list[str] | None = None) -> list[str]:
@@ -96,8 +100,8 @@ def select_providers(device: str, available: list[str] | None = None) -> list[st
     wanted = requested_providers(device)
     chosen = [p for p in wanted if p in available] or [CPU_EP]
     if device.split(":")[0].lower() not in ("auto", "cpu") and chosen[0] != wanted[0]:
-        log.warning("onnx backend: %s is not available in this onnxruntime (available: %s); falling back to %s",
-                    wanted[0], ", ".join(available), chosen[0])
+        log.warning("onnx backend: %s is not available in this onnxruntime (available: %s); "
+                    "falling back to %s", wanted[0], ", ".join(available), chosen[0])
     return chosen
 
 
@@ -126,7 +130,8 @@ class OnnxBackend:
             self.session = ort.InferenceSession(source, sess_options=opts, providers=provider_args)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             where = "<in-memory model>" if isinstance(model, bytes) else model
-            raise InputFileError(where, f"onnxruntime cannot load the model: {str(exc).splitlines()[0]}") from None
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputFileError(where, f"onnxruntime cannot load the model: {first}") from None
         got = self.session.get_providers()
         self.provider = got[0]
         if got[0] != providers[0]:  # e.g. CUDA EP installed but its libraries failed to load
@@ -166,27 +171,32 @@ def model_key(net: PoseNet, meta: ModelMeta) -> str:
     return h.hexdigest()[:20]
 
 
-def cached_onnx(net: PoseNet, meta: ModelMeta, int8: bool = False, calib: str | os.PathLike | None = None) -> Path:
+def cached_onnx(net: PoseNet, meta: ModelMeta, int8: bool = False,
+                calib: str | os.PathLike | None = None) -> Path:
     """The cached fp32 (or int8) ONNX file for these weights, exported/quantized on first use."""
     from posebridge.export import export_onnx
 
     key = model_key(net, meta)
+    q = cache_dir() / f"{meta.name}-{key}-int8.onnx"
+    if int8 and q.is_file():
+        return q
+    if int8:
+        from posebridge.quantize import calibration_dir
+
+        calib = calibration_dir(calib)  # fail before the (slow) export when there is nothing to calibrate on
     fp32 = cache_dir() / f"{meta.name}-{key}.onnx"
     if not fp32.is_file():
         log.info("exporting %s to ONNX (first use; cached at %s)", meta.name, fp32)
         export_onnx(net, meta, fp32)
     if not int8:
         return fp32
-    q = cache_dir() / f"{meta.name}-{key}-int8.onnx"
-    if not q.is_file():
-        from posebridge.quantize import calibration_dir, quantize_onnx
+    from posebridge.quantize import quantize_onnx
 
-        calib_dir = calibration_dir(calib)
-        log.info("quantizing %s to int8, calibrating on %s (first use; cached at %s)", meta.name, calib_dir, q)
-        data = quantize_onnx(fp32.read_bytes(), meta, calib_dir)
-        tmp = q.with_name(q.name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, q)
+    log.info("quantizing %s to int8, calibrating on %s (first use; cached at %s)", meta.name, calib, q)
+    data = quantize_onnx(fp32.read_bytes(), meta, calib)  # type: ignore[arg-type]
+    tmp = q.with_name(q.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, q)
     return q
 
 
@@ -201,7 +211,7 @@ def _onnx(int8: bool) -> Callable[..., Backend]:
 
 def _bf16(net: PoseNet, meta: ModelMeta, device: str, **opts: object) -> Backend:
     if pick_device(device).type == "cpu" and not cpu_supports_bf16():
-        log.warning("torch-bf16: this CPU has no native bf16 (AVX512-BF16/AMX); bf16 will be emulated and slow")
+        log.warning("torch-bf16: this CPU has no native bf16 (AVX512-BF16/AMX); it will be emulated, slowly")
     return TorchAutocastBackend(net, meta, device, dtype=torch.bfloat16)
 
 

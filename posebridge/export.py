@@ -47,7 +47,7 @@ class DecodedPoseNet(nn.Module):
         self.specs = [meta.bins[a] for a in ANGLES]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = [decode(lg, spec) for lg, spec in zip(self.net(x), self.specs)]
+        out = [decode(lg, spec) for lg, spec in zip(self.net(x), self.specs, strict=True)]
         return torch.stack([m for m, _ in out], dim=1), torch.stack([s for _, s in out], dim=1)
 
 
@@ -68,9 +68,10 @@ def onnx_bytes(net: PoseNet, meta: ModelMeta, opset: int = OPSET) -> bytes:
                 dynamic_shapes=({0: batch},), opset_version=opset, verbose=False,
             )
     except ImportError as exc:  # the dynamo exporter needs onnxscript
-        raise ConfigError(f"onnx export needs the 'onnxscript' package ({exc}); pip install onnxscript") from None
+        hint = "pip install onnxscript"
+        raise ConfigError(f"onnx export needs the 'onnxscript' package ({exc}): {hint}") from None
     finally:
-        for q, level in zip(quiet, levels):
+        for q, level in zip(quiet, levels, strict=True):
             q.setLevel(level)
     proto = program.model_proto
     entry = proto.metadata_props.add()
@@ -184,11 +185,13 @@ def _default_calib() -> Path | None:
 
 
 def add_export_parser(subparsers) -> None:
-    """`posebridge models export --onnx OUT [--model M] [--int8 --calib DIR]` (called by commands/models.py)."""
+    """`posebridge models export --onnx OUT [--model M] [--int8 --calib DIR]`."""
+    # called by posebridge/commands/models.py
     p = subparsers.add_parser(
         "export", help="export a model to ONNX (decoding inside the graph), optionally int8-quantized",
-        description="Export a posebridge model to ONNX with angle/spread decoding inside the graph and check "
-        "it against PyTorch on real face crops. --int8 adds static int8 quantization calibrated on face crops.",
+        description="Export a posebridge model to ONNX with angle/spread decoding inside the graph and "
+        "check it against PyTorch on real face crops. --int8 adds static int8 quantization calibrated on "
+        "face crops.",
     )
     p.add_argument("--onnx", required=True, metavar="OUT", help="output .onnx file")
     p.add_argument("--model", default=None, help="model name or checkpoint path (default: the default model)")
@@ -198,8 +201,8 @@ def add_export_parser(subparsers) -> None:
                    "default ../shared/data/aflw-yaw-crops when present")
     p.add_argument("--calib-count", type=int, default=256, help="calibration crops (default 256)")
     p.add_argument("--verify", default=None, metavar="DIR",
-                   help="crop folder to compare ONNX with PyTorch on (default ../shared/data/aflw2000-dev-crops "
-                   "when present)")
+                   help="crop folder to compare ONNX with PyTorch on "
+                   "(default ../shared/data/aflw2000-dev-crops when present)")
     p.add_argument("--verify-count", type=int, default=64, help="crops to verify on (default 64)")
     p.add_argument("--opset", type=int, default=OPSET)
     p.set_defaults(func=run_export)

@@ -81,6 +81,7 @@ class Pipeline:
         self._closed = False
         self._frame_timings: dict[str, float] = {}
         self.record_error = ""
+        self._read_takes_timeout: bool | None = None
         self.t_start = time.monotonic()
 
     # ------------------------------------------------------------------------------------ building
@@ -136,10 +137,15 @@ class Pipeline:
     # ----------------------------------------------------------------------------------- the loop
 
     def read_frame(self, timeout: float = 0.25):
-        try:
-            return self.source.read(timeout=timeout)
-        except TypeError:  # a source without the timeout keyword
-            return self.source.read()
+        """The next frame; live sources return None after `timeout` s without one (not the end)."""
+        if self._read_takes_timeout is None:
+            import inspect
+
+            try:
+                self._read_takes_timeout = "timeout" in inspect.signature(self.source.read).parameters
+            except (TypeError, ValueError):
+                self._read_takes_timeout = False
+        return self.source.read(timeout=timeout) if self._read_takes_timeout else self.source.read()
 
     def step(self) -> FrameResult | None:
         """Process one frame. None at the end of the source; a FrameResult otherwise."""

@@ -28,11 +28,12 @@ EVALUATION_SETS = ("aflw2000", "biwi", "panoptic")
 
 def calibration_dir(calib: str | os.PathLike | None = None) -> Path:
     """The calibration crop folder: `calib`, else $POSEBRIDGE_CALIB, else ../shared/data/aflw-yaw-crops."""
-    chosen = calib or os.environ.get("POSEBRIDGE_CALIB") or (DEFAULT_CALIB if DEFAULT_CALIB.is_dir() else None)
+    default = DEFAULT_CALIB if DEFAULT_CALIB.is_dir() else None
+    chosen = calib or os.environ.get("POSEBRIDGE_CALIB") or default
     if chosen is None:
         raise ConfigError(
-            "calib: int8 needs a folder of face crops to calibrate on; pass --calib DIR (or set POSEBRIDGE_CALIB), "
-            "or export once with `posebridge models export --onnx OUT --int8 --calib DIR`"
+            "calib: int8 needs a folder of face crops to calibrate on; pass --calib DIR (or set "
+            "POSEBRIDGE_CALIB), or export once with `posebridge models export --onnx OUT --int8 --calib DIR`"
         )
     path = Path(chosen)
     if any(name in part.lower() for part in path.resolve().parts for name in EVALUATION_SETS):
@@ -52,6 +53,15 @@ class CropReader:
 
     def rewind(self) -> None:  # pragma: no cover - only used by some calibrators
         pass
+
+
+def depthwise_nodes(model_path: Path) -> list[str]:
+    """Names of the grouped (depthwise) convolutions, which lose the most accuracy in int8."""
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    return [n.name for n in graph.node if n.op_type == "Conv"
+            and any(a.name == "group" and a.i > 1 for a in n.attribute)]
 
 
 def head_nodes(model_path: Path) -> list[str]:
@@ -79,7 +89,7 @@ def head_nodes(model_path: Path) -> list[str]:
 
 def quantize_onnx(
     fp32: bytes, meta: ModelMeta, calib: str | os.PathLike, count: int = 256, batch: int = 16,
-    method: str = "minmax", quantize_heads: bool = False,
+    method: str = "minmax", quantize_heads: bool = False, skip_depthwise: bool = False,
 ) -> bytes:
     """An int8 QDQ version of a posebridge fp32 ONNX graph, calibrated on `count` crops from `calib`."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -103,6 +113,8 @@ def quantize_onnx(
             log.warning("quantize: pre-processing failed (%s); quantizing the graph as exported", exc)
             pre = raw
         exclude = [] if quantize_heads else head_nodes(pre)
+        if skip_depthwise:
+            exclude += depthwise_nodes(pre)
         quantize_static(
             str(pre), str(out), CropReader(batches), quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
@@ -116,5 +128,6 @@ def quantize_onnx(
         del model.metadata_props[:]
         model.metadata_props.extend(src.metadata_props)  # keep posebridge_meta
         entry = model.metadata_props.add()
-        entry.key, entry.value = "posebridge_quant", f"int8 static QDQ, {len(crops)} crops from {calib.name}, {method}"
+        entry.key = "posebridge_quant"
+        entry.value = f"int8 static QDQ, {len(crops)} crops from {calib.name}, {method}"
         return model.SerializeToString()

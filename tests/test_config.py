@@ -119,3 +119,20 @@ def test_example_config_documents_every_option():
     # the commented defaults parse as TOML and are accepted by the filter
     lines = [ln[2:].split("#")[0] for ln in filter_block.splitlines() if ln.startswith("# ") and " = " in ln]
     FilterConfig().replace(**parse_toml("\n".join(lines)))
+
+
+def test_serve_flags_override_the_file(tmp_path):
+    from posebridge.cli import build_parser
+    from posebridge.commands.serve import config_from_args
+
+    toml = write(tmp_path, "[source]\nspec = 'a.mp4'\n[publish]\nhwm = 5\n[filter]\nlost_after_s = 2.0\n"
+                           "process_noise = 3.0\n")
+    args = build_parser().parse_args([
+        "serve", "--config", str(toml), "--source", "b.mp4", "--mirror", "--fast", "--set", "publish.hwm=9",
+        "--filter.lost_after_s", "0.7", "--no-control"])
+    cfg = config_from_args(args)
+    assert cfg.source.spec == "b.mp4" and cfg.source.realtime is False and cfg.publish.mirror is True
+    assert cfg.publish.hwm == 9 and cfg.control.enabled is False
+    assert cfg.filter == {"lost_after_s": 0.7, "process_noise": 3.0}
+    with pytest.raises(ConfigError, match="filter.kind"):
+        config_from_args(build_parser().parse_args(["serve", "--filter.kind", "wobbly"]))

@@ -29,7 +29,7 @@ def yunet_path() -> str:
 
 
 def detector_params():
-    params = [pytest.param("haar", {}, id="haar"), pytest.param("haar", {"input_width": 320}, id="haar@320")]
+    params = [pytest.param("haar", {}, id="haar"), pytest.param("haar", {"input_width": None}, id="haar@640")]
     params += [pytest.param("dlib_hog", {}, id="dlib_hog"),
                pytest.param("dlib_hog", {"input_width": 320}, id="dlib_hog@320")]
     params += [pytest.param("yunet", None, id="yunet")]

@@ -100,7 +100,8 @@ def test_meta_travels_in_the_file(small, tmp_path):
     path = export_onnx(net, meta, tmp_path / "m.onnx")
     assert read_onnx_meta(path).to_dict() == meta.to_dict()
     proto = onnx.load(str(path))
-    assert json.loads({p.key: p.value for p in proto.metadata_props}[META_KEY])["backbone"] == "mobilenet_v3_small"
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(props[META_KEY])["backbone"] == "mobilenet_v3_small"
 
 
 def test_bad_onnx_files_are_input_errors(tmp_path):

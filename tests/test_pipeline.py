@@ -30,8 +30,7 @@ PORTRAIT = REPO / "examples" / "demo" / "astronaut.jpg"
 
 
 def canvas(faces: int = 1, noise_seed: int = 0, dx: int = 0) -> np.ndarray:
-    """A 320x240 frame (small, so the detector is cheap) with `faces` copies of the portrait
-    (0 = nobody in frame) and mild camera noise."""
+    """A 640x480 frame with `faces` copies of the portrait (0 = nobody in frame) and mild camera noise."""
     img = np.full((480, 640, 3), (96, 104, 112), np.uint8)
     face = cv2.imread(str(PORTRAIT))
     if faces == 1:
@@ -40,7 +39,6 @@ def canvas(faces: int = 1, noise_seed: int = 0, dx: int = 0) -> np.ndarray:
         small = cv2.resize(face, (300, 300))
         img[90:390, 10:310] = small
         img[90:390, 330:630] = small
-    img = cv2.resize(img, (320, 240), interpolation=cv2.INTER_AREA)
     rng = np.random.default_rng(noise_seed)
     return np.clip(img + rng.normal(0, 1.5, img.shape), 0, 255).astype(np.uint8)
 
@@ -91,7 +89,7 @@ def test_messages_reach_a_real_subscriber(tmp_path, estimator):
         pipe.close()
     assert len(published) == 6 and [m.seq for m in received] == list(range(6))
     first = received[0]
-    assert first.v == 1 and first.tracked and first.face_id >= 0 and first.frame == [320, 240]
+    assert first.v == 1 and first.tracked and first.face_id >= 0 and first.frame == [640, 480]
     assert first.raw is not None and first.box is not None
     assert abs(np.linalg.norm(first.q) - 1.0) < 1e-9
     assert all(m.t_publish >= m.t_capture for m in received)

@@ -34,9 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def frame_kwargs(i: int, t0: float = 1000.0, yaw: float | None = None) -> dict:
     yaw = float(i) if yaw is None else yaw
-    msg = PoseMessage(v=1, seq=i, t_capture=t0 + i / 30, t_publish=t0 + i / 30 + 0.01, face_id=3, tracked=True,
-                      q=[0.0, 0.0, 0.0, 1.0], euler=[yaw, 0.0, 0.0], raw=[yaw, 1.0, 2.0], std=[4.0, 4.0, 4.0],
-                      box=[10.0, 20.0, 110.0, 120.0], frame=[640, 480])
+    msg = PoseMessage(v=1, seq=i, t_capture=t0 + i / 30, t_publish=t0 + i / 30 + 0.01, face_id=3,
+                      tracked=True, q=[0.0, 0.0, 0.0, 1.0], euler=[yaw, 0.0, 0.0], raw=[yaw, 1.0, 2.0],
+                      std=[4.0, 4.0, 4.0], box=[10.0, 20.0, 110.0, 120.0], frame=[640, 480])
     return dict(frame_index=i, t_capture=t0 + i / 30, frame_size=(640, 480),
                 faces=[{"face_id": 3, "box": [10.0, 20.0, 110.0, 120.0], "raw": [yaw, 1.0, 2.0],
                         "std": [4.0, 4.0, 4.0]}],
@@ -229,7 +229,8 @@ def test_refilter_with_new_parameters(tmp_path):
     rng = np.random.default_rng(0)
     with SessionWriter(path) as w:
         for i in range(60):
-            kw = frame_kwargs(i, yaw=10.0 + rng.normal(0, 1.0))
+            kw = frame_kwargs(i, yaw=10.0 + rng.normal(0, 0.5))
+            kw["faces"][0]["std"] = [55.0, 55.0, 55.0]  # WHENet-like spread (docs/filter.md)
             if 30 <= i < 35:
                 kw["faces"] = []  # a dropout
             w.write_frame(**kw)
@@ -239,3 +240,32 @@ def test_refilter_with_new_parameters(tmp_path):
     assert len(smooth) == len(raw) == 60
     assert np.std([o.angles[0] for o in smooth[10:30]]) < np.std([o.angles[0] for o in raw[10:30]]) / 2
     assert smooth[32].tracked and not smooth[32].measured and raw[32].lost
+
+
+def test_session_frame_source(tmp_path):
+    from posebridge.sources import open_source
+    from posebridge.sources.session import SessionSource, is_session_file
+
+    path = tmp_path / "video.pbsession"
+    with SessionWriter(path, video=True) as w:
+        for i in range(4):
+            img = np.full((48, 64, 3), 40 * i, np.uint8)
+            w.write_frame(**frame_kwargs(i, t0=2000.0), image=img)
+    assert is_session_file(path) and not is_session_file(tmp_path / "nope")
+    src = open_source(str(path), realtime=False)
+    assert isinstance(src, SessionSource)
+    frames = list(src)
+    assert [f.index for f in frames] == [0, 1, 2, 3]
+    assert abs(float(frames[2].image.mean()) - 80) < 3
+    assert frames[1].meta["record"]["faces"][0]["face_id"] == 3 and "jpeg" not in frames[1].meta["record"]
+    src.close()
+    paced_src = SessionSource(path, realtime=True, speed=2.0)  # 3 gaps of 1/30 s at 2x: ~50 ms
+    t0 = time.perf_counter()
+    stamps = [f.t_capture for f in paced_src]
+    assert time.perf_counter() - t0 >= 0.045
+    assert pytest.approx(stamps[-1] - stamps[0], abs=1e-6) == 3 / 30 / 2
+    poses_only = tmp_path / "poses.pbsession"
+    with SessionWriter(poses_only) as w:
+        w.write_frame(**frame_kwargs(0))
+    with pytest.raises(InputFileError, match="no recorded video"):
+        SessionSource(poses_only)

@@ -106,3 +106,29 @@ def test_subscriber_that_never_reads_does_not_block_or_grow_memory():
         sub.close()
         pub.close()
         ctx.term()
+
+
+def test_listen_prints_the_stream_and_skips_malformed(capsys):
+    import json
+    import threading
+
+    from posebridge.cli import main
+
+    pub = Publisher("tcp://127.0.0.1:0")
+    result = {}
+    t = threading.Thread(target=lambda: result.update(code=main(
+        ["listen", "--address", pub.address, "--count", "2", "--timeout", "20", "--json"])))
+    t.start()
+    try:
+        assert pub.wait_for_subscriber(30)
+        pub.send([b"pose", b"\xc1 not msgpack"])
+        pub.send(encode(message(0)))
+        pub.send(encode(message(3)))
+        t.join(timeout=30)
+    finally:
+        pub.close()
+    assert result["code"] == 0
+    out, err = capsys.readouterr()
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert [m["seq"] for m in lines] == [0, 3] and lines[0]["euler"] == [1.0, 2.0, 3.0]
+    assert "malformed" in err and "2 missed" in err

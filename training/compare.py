@@ -18,6 +18,7 @@ import copy
 import csv
 import logging
 import math
+import shlex
 import shutil
 import sys
 import time
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--note", default="", help="label for the table title, e.g. 'small CPU run'")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    command = "python -m training.compare " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m training.compare " + shlex.join(argv if argv is not None else sys.argv[1:])
     try:
         base = load_config(args.config, args.set)
         rows = compare(base, Path(args.out), Path(args.runs), [s for s in args.only.split(",") if s],

@@ -194,7 +194,7 @@ FIXTURE_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 FIXTURE_CROP = FIXTURE_DIR / "synthetic_face_112.png"
 FIXTURE_ANGLES = FIXTURE_DIR / "posebridge_small_expected.json"
 PROVENANCE = {
-    "source": "posebridge: python -m training.train --config training/configs/posebridge_small.toml",
+    "source": "trained by posebridge: training/configs/posebridge_small.toml + training.distill export",
     "license": "research and non-commercial use only (trained on AFLW face crops, research-only data)",
     "teachers": "opentrack head-pose-0.4-small-int8 (ISC) 0.8, WHENet (BSD-3-Clause) 0.1, FSA-Net (see "
                 "docs/models.md) 0.1",

@@ -190,8 +190,8 @@ def format_report(report: dict) -> str:
         f"posebridge bench: {report['video']} ({report['size'][0]}x{report['size'][1]}, "
         f"{'real-time pacing' if report['realtime'] else 'as fast as possible'}), model {runs[0]['model']} "
         f"({runs[0]['backbone']}), {runs[0]['frames']} timed frames after {report['warmup']} warm-up",
-        f"machine: {report['machine']['cpus']} CPUs, load average {report['machine']['load_avg_start']} at start "
-        "(shared machine: other work inflates these numbers)",
+        f"machine: {report['machine']['cpus']} CPUs, load average {report['machine']['load_avg_start']} "
+        "at start (on a shared machine other work inflates these numbers)",
         "",
         f"| stage (ms) | {head} |" + (" ratio (torch / this) |" if len(runs) > 1 else ""),
         "|---|" + "---|" * len(runs) + ("---|" if len(runs) > 1 else ""),
@@ -210,20 +210,26 @@ def format_report(report: dict) -> str:
         lines.append(row(s, [r["stages"].get(s) for r in runs]))
     lines.append(row("**capture->publish**", [r["latency"] or None for r in runs]))
     lines.append("")
-    lines.append("| | " + " | ".join(r["backend"] for r in runs) + " |" + (" ratio |" if len(runs) > 1 else ""))
+    ratio_head = " ratio |" if len(runs) > 1 else ""
+    lines.append("| | " + " | ".join(r["backend"] for r in runs) + " |" + ratio_head)
     lines.append("|---|" + "---|" * len(runs) + ("---|" if len(runs) > 1 else ""))
-    for key, label, better_high in (("fps", "sustained fps", True), ("infer_ms_per_crop", "infer ms per crop", False),
-                                    ("cpu_percent", "CPU % (100 = one core)", False),
-                                    ("peak_rss_mb", "peak RSS MB", False), ("faces_per_frame", "faces per frame", True)):
+    summary_rows = (
+        ("fps", "sustained fps", True), ("infer_ms_per_crop", "infer ms per crop", False),
+        ("cpu_percent", "CPU % (100 = one core)", False), ("peak_rss_mb", "peak RSS MB", False),
+        ("faces_per_frame", "faces per frame", True),
+    )
+    for key, label, better_high in summary_rows:
         vals = [r[key] for r in runs]
-        line = f"| {label} | " + " | ".join(_fmt(v) if key != "faces_per_frame" else f"{v:.2f}" for v in vals) + " |"
+        cells = [_fmt(v) if key != "faces_per_frame" else f"{v:.2f}" for v in vals]
+        line = f"| {label} | " + " | ".join(cells) + " |"
         if len(runs) > 1:
             a, b = vals[0], vals[-1]
             ratio = (b / a if better_high else a / b) if a and b else float("nan")
             line += f" {ratio:.2f}x |"
         lines.append(line)
     lines.append("")
-    lines.append("Per-backbone ms per crop (backbone x backend x batch): .venv/bin/python benchmarks/bench_models.py")
+    lines.append("Per-backbone ms per crop (backbone x backend x batch): "
+                 ".venv/bin/python benchmarks/bench_models.py")
     return "\n".join(lines)
 
 

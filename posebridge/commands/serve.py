@@ -72,6 +72,9 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
     params = filter_flags(args)
     validate_filter_params(params, prefix="--filter.")
     cfg.filter.update(params)
+    from posebridge.filtering import FilterConfig
+
+    FilterConfig().replace(**cfg.filter)  # bad values fail now, before the camera and model open
     return cfg
 
 

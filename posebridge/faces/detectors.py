@@ -78,6 +78,8 @@ def _positive_int(name: str, value: object, minimum: int = 1) -> int:
 @register_detector("haar")
 class HaarDetector:
     """OpenCV Haar cascades: frontal; if nothing frontal is found, profile (left and mirrored right).
+    Runs on the frame shrunk to 320 px wide by default (measured: better recall, fewer false boxes
+    and half the time of the full 640x480 frame; `min_size` stays in frame pixels).
 
     `profile`: "fallback" (default: only when no frontal face), "always", or "never". Scores are the
     cascade's final-stage weights (higher = more confident); overlapping boxes are merged by NMS.
@@ -91,7 +93,7 @@ class HaarDetector:
         scale_factor: float = 1.1,
         min_neighbors: int = 5,
         profile: str = "fallback",
-        input_width: int | None = None,
+        input_width: int | None = 320,
     ) -> None:
         base = cv2.data.haarcascades
         self.frontal = cv2.CascadeClassifier(base + "haarcascade_frontalface_default.xml")

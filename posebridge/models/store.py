@@ -77,7 +77,7 @@ def resolve_model(spec: str | os.PathLike | None = None) -> Path:
             f"no head-pose model installed (looked in {models_dir()}): run `posebridge models pull whenet`"
             " or pass --model PATH"
         )
-    if isinstance(spec, os.PathLike) or _looks_like_path(str(spec)) or Path(spec).exists():
+    if isinstance(spec, os.PathLike) or _looks_like_path(str(spec)) or Path(spec).is_file():
         path = Path(spec).expanduser()
         if not path.is_file():
             raise InputFileError(path, "checkpoint not found")
