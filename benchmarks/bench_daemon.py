@@ -4,9 +4,9 @@
     .venv/bin/python benchmarks/bench_daemon.py [--video FILE] [--model M] [--threads 1] [--out DIR]
 
 Without --video it generates the 10 s demo clip (posebridge.demo). The pipeline runs in-process exactly
-as `posebridge serve --fast` does (file read as fast as possible, a real ZeroMQ PUB with a reading SUB),
-so "sustained fps" is the throughput of one daemon on this machine. Prints tables and writes
-results.json and stages.png to --out. Report the machine load with the numbers (printed here).
+as `posebridge serve --fast` does (file read as fast as possible, a real ZeroMQ PUB with a reading SUB
+in another process), so "sustained fps" is the throughput of one daemon on this machine. Prints
+tables and writes results.json and stages.png to --out. Report the machine load with the numbers.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
+import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -25,14 +26,31 @@ sys.path.insert(0, str(REPO))
 STAGES = ["decode", "detect", "track", "crop", "infer", "filter", "publish", "latency"]
 
 
+SUBSCRIBER = """
+import sys
+from posebridge.transport import Subscriber
+n = 0
+with Subscriber(sys.argv[1]) as sub:
+    first = sub.recv(timeout_s=300)
+    n = 1 if first is not None else 0
+    while n and sub.recv(timeout_s=3.0) is not None:
+        n += 1
+print(n)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def run_pipeline(video: Path, model: str | None, threads: int, detector: str, redetect_every: int,
                  realtime: bool, max_frames: int) -> dict:
     from tqdm import tqdm
 
     from posebridge.config import ServeConfig
     from posebridge.pipeline import Pipeline
-    from posebridge.transport import Subscriber
-
     cfg = ServeConfig()
     cfg.source.spec = str(video)
     cfg.source.realtime = realtime
@@ -40,35 +58,28 @@ def run_pipeline(video: Path, model: str | None, threads: int, detector: str, re
     cfg.model.threads = threads
     cfg.faces.detector = detector
     cfg.faces.redetect_every = redetect_every
-    cfg.publish.address = "tcp://127.0.0.1:0"
+    cfg.publish.address = f"tcp://127.0.0.1:{free_port()}"
     cfg.control.enabled = False
     cfg.run.log_every_s = 0
     cfg.run.max_frames = max_frames
+    # The subscriber is another process, as a game engine would be (a thread here would share the GIL
+    # with the pipeline and inflate its timings).
+    counter = subprocess.Popen([sys.executable, "-c", SUBSCRIBER, cfg.publish.address],
+                               stdout=subprocess.PIPE, text=True, cwd=REPO,
+                               env=dict(os.environ, PYTHONPATH=str(REPO)))
     pipe = Pipeline.from_config(cfg)
-    received = [0]
-    stop = threading.Event()
-
-    def consume() -> None:
-        with Subscriber(pipe.publisher.address) as sub:
-            while not stop.is_set():
-                if sub.recv(timeout_s=0.1) is not None:
-                    received[0] += 1
-
-    reader = threading.Thread(target=consume, daemon=True)
-    reader.start()
-    pipe.publisher.wait_for_subscriber(10)
+    pipe.publisher.wait_for_subscriber(120)
     bar = tqdm(desc="frames", unit="frame", total=max_frames or None)
     t0 = time.perf_counter()
     pipe.run(on_step=lambda res: bar.update(1) if res.frame_index >= 0 else None)
     elapsed = time.perf_counter() - t0
     bar.close()
-    time.sleep(0.3)
-    stop.set()
-    reader.join(timeout=5)
+    out, _ = counter.communicate(timeout=120)
+    received = int(out.strip() or 0)
     return {
         "frames": pipe.frames,
         "messages": pipe.seq,
-        "received": received[0],
+        "received": received,
         "elapsed_s": elapsed,
         "fps": pipe.frames / elapsed if elapsed > 0 else 0.0,
         "stages": pipe.timer.summary(),

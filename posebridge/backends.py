@@ -58,7 +58,8 @@ class TorchAutocastBackend(TorchBackend):
                  dtype: torch.dtype | None = None, compile: bool = False) -> None:
         super().__init__(model, meta, device, half=False)
         self.dtype = dtype
-        self.name = "torch-compile" if compile else f"torch-{str(dtype).removeprefix('torch.')}"
+        short = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")  # type: ignore[arg-type]
+        self.name = "torch-compile" if compile else f"torch-{short}"
         self.model = self.model.to(memory_format=torch.channels_last)
         if compile:
             mode = "reduce-overhead" if self.device.type == "cuda" else None

@@ -140,7 +140,7 @@ def evaluate_aflw2000(
             })
         pending.clear()
 
-    for s in tqdm(samples, desc=f"AFLW2000 ({protocol}{', ' + detector if detector else ''})",
+    for s in tqdm(samples, desc=f"AFLW2000 ({f'{detector} boxes' if detector else protocol})",
                   unit="img", disable=not progress):
         image = cv2.imread(str(s.image_path))
         if image is None:
@@ -173,8 +173,9 @@ def format_table(result: EvalResult) -> str:
     """Plain-text table: overall MAE then by |yaw| bucket."""
     head = f"{'subset':<12}{'count':>7}{'yaw':>8}{'pitch':>8}{'roll':>8}{'mean':>8}"
     lines = [
-        f"AFLW2000 model={result.model} protocol={result.protocol}"
-        + (f" detector={result.detector} missed={result.missed}" if result.detector else ""),
+        f"AFLW2000 model={result.model} "
+        + (f"crop=detector:{result.detector} missed={result.missed}/{result.images}" if result.detector
+           else f"protocol={result.protocol}"),
         head,
         "-" * len(head),
     ]
@@ -208,7 +209,7 @@ def plot_errors(result: EvalResult, path: str | os.PathLike) -> Path:
     ax.set_xlabel("ground-truth yaw (degrees)")
     ax.set_ylabel("absolute error (degrees)")
     ax.set_ylim(0, max(30.0, 1.0))
-    how = result.protocol + (f", {result.detector}" if result.detector else "")
+    how = f"{result.detector} boxes, {result.missed} missed" if result.detector else result.protocol
     ax.set_title(f"AFLW2000 {result.model} ({how})"
                  f": mean MAE {result.mae['mean']:.2f} on {result.evaluated} images")
     ax.grid(alpha=0.3)

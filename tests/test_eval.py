@@ -64,6 +64,7 @@ def test_cli_3ddfa_protocol_and_detector_mode(whenet_ckpt, tmp_path, capsys):
     result = evaluate_aflw2000(est, root, detector="haar", limit=8, progress=False)
     assert result.detector == "haar" and result.evaluated + result.missed == 8
     assert result.evaluated >= 4 and result.mae["mean"] < 15  # a detector box crop still works
+    assert f"crop=detector:haar missed={result.missed}/8" in format_table(result)
 
 
 def test_cli_bad_dataset_folder(whenet_ckpt, tmp_path, capsys):

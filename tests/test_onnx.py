@@ -17,7 +17,6 @@ from posebridge.export import (
     META_KEY,
     add_export_parser,
     evenly,
-    export_onnx,
     list_images,
     load_crops,
     onnx_bytes,
@@ -74,12 +73,10 @@ def test_onnx_matches_pytorch_on_real_crops(small, real_crops):
 
 
 def test_verify_detects_a_different_model(small, real_crops):
-    """The check can fail: an ONNX graph of other weights is far from this PyTorch model."""
-    net, meta, _ = small
-    other, _ = spread_model()
-    with torch.no_grad():
-        other.fc_yaw.bias.add_(torch.linspace(-30, 30, other.fc_yaw.out_features))
-    report = verify_onnx(onnx_bytes(other, meta), net, meta, real_crops[:8])
+    """The check can fail: this ONNX graph compared with a PyTorch model of other weights."""
+    _, meta, model = small
+    other, _ = spread_model(seed=5)
+    report = verify_onnx(model, other, meta, real_crops[:8])
     assert report.max_angle_diff > 1.0
 
 
@@ -96,11 +93,11 @@ def test_dynamic_batch_and_outputs(small):
 
 
 def test_meta_travels_in_the_file(small, tmp_path):
-    net, meta, _ = small
-    path = export_onnx(net, meta, tmp_path / "m.onnx")
+    _, meta, model = small
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model)
     assert read_onnx_meta(path).to_dict() == meta.to_dict()
-    proto = onnx.load(str(path))
-    props = {p.key: p.value for p in proto.metadata_props}
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert json.loads(props[META_KEY])["backbone"] == "mobilenet_v3_small"
 
 
@@ -127,8 +124,10 @@ def test_int8_is_quantized_keeps_heads_fp32_and_stays_close(small, real_crops):
     props = {p.key: p.value for p in proto.metadata_props}
     assert META_KEY in props and "int8" in props["posebridge_quant"]
     report = verify_onnx(q, net, meta, real_crops)
-    assert np.isfinite(report.max_angle_diff)
-    assert report.mean_angle_diff < 10.0  # random weights: only a sanity bound; accuracy is bench_int8.py
+    ref, _ = TorchBackend(net, meta, "cpu").run(real_crops)
+    # This random test net is far more sensitive than trained weights (accuracy: benchmarks/bench_int8.py);
+    # only ask that int8 follows the model (unrelated answers would differ by ~1 x the spread).
+    assert report.mean_angle_diff < 0.4 * ref.std(axis=0).mean()
 
 
 def test_head_nodes_found(small, tmp_path):

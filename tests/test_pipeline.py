@@ -255,3 +255,30 @@ def test_uncertainty_jump_asks_for_redetection(estimator):
     assert not any(pipe._uncertainty_jumped([calm]) for _ in range(20))
     assert pipe._uncertainty_jumped([PoseEstimate(0, 0, 0, 12.0, 12.0, 12.0)])
     assert pipe.jumps == 1
+
+
+def test_demo_clip_and_score(tmp_path):
+    """The no-camera demo's clip: a real 640x480 video with the known roll, and its scorer."""
+    import json
+
+    from posebridge.demo import make_clip, score, write_truth
+
+    truth = make_clip(tmp_path / "clip.mp4", seconds=1.0, gap=(0.5, 0.7))
+    cap = cv2.VideoCapture(str(tmp_path / "clip.mp4"))
+    n = 0
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        assert img.shape == (480, 640, 3)
+        n += 1
+    assert n == len(truth) == 30
+    assert truth[0].roll == 0.0 and abs(truth[9].roll - 3.0) < 1e-9 and np.isnan(truth[18].roll)
+    write_truth(tmp_path / "truth.csv", truth)
+    lines = [json.dumps({"t_capture": 100 + c.index / 30, "tracked": c.face,
+                         "raw": [0.0, 0.0, c.roll + 4.0] if c.face else None,
+                         "euler": [0.0, 0.0, c.roll + 4.0] if c.face else [0.0, 0.0, 0.0]}) for c in truth]
+    (tmp_path / "stream.jsonl").write_text("\n".join(lines))
+    r = score(tmp_path / "stream.jsonl", tmp_path / "truth.csv")
+    assert r["measured"] == 24 and abs(r["offset_deg"] - 4.0) < 0.01 and r["raw_mae_deg"] < 0.01
+    assert r["gap_frames"] == 6 and r["lost_in_gap"] == 0

@@ -113,3 +113,13 @@ def test_import_hopenet_via_cli(home, tmp_path, capsys):
     assert main(["models", "import", str(tmp_path / "none.pkl"), "--format", "hopenet", "--name", "x"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "--name" in err[0] and "none.pkl: file not found" in err[1]
+
+
+def test_pull_with_h5_checks_the_digest(home, tmp_path, capsys):
+    other = tmp_path / "WHENet.h5"
+    other.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 100)
+    assert main(["models", "pull", "whenet", "--h5", str(other)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(other) in err[0] and "does not match" in err[0]
+    assert main(["models", "pull", "whenet", "--h5", str(tmp_path / "absent.h5")]) == 2
+    assert "absent.h5: file not found" in capsys.readouterr().err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from posebridge.models.checkpoint import load_checkpoint, read_checkpoint
@@ -87,3 +88,34 @@ def test_cli_resume_without_checkpoint_names_the_file(tmp_path, capsys):
                        "--set", "run.progress=false", "--resume"])
     assert code == 2
     assert "last.pt: checkpoint not found" in capsys.readouterr().err
+
+
+def test_evaluate_cli_writes_outputs_and_rejects_bad_checkpoint(tmp_path, capsys):
+    from training.evaluate import main as eval_main
+    from training.train import export_weights
+
+    result = train(tiny(tmp_path / "run", "optim.epochs=1"))
+    out = tmp_path / "eval"
+    assert eval_main(["--checkpoint", str(result.best_path), "--dataset", "test_synthetic_faces",
+                      "--option", "n=6", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "test_synthetic_faces (n=6): yaw" in printed
+    assert (out / "per_image.csv").read_text().count("\n") == 7
+    assert (out / "error_vs_yaw.png").stat().st_size > 1000
+    shipped = export_weights(result.best_path, tmp_path / "small.pt", half=True)
+    payload = read_checkpoint(shipped)
+    assert "training" not in payload and payload["state_dict"]["fc_yaw.weight"].dtype == torch.float16
+    model, _ = load_checkpoint(shipped)  # fp16 weights load into the float32 network
+    assert model.fc_yaw.weight.dtype == torch.float32
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert eval_main(["--checkpoint", str(bad), "--dataset", "test_synthetic_faces"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "bad.pt" in err
+
+
+def test_too_small_input_for_the_backbone_is_a_config_error(tmp_path):
+    from posebridge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.input_size: 32 is too small for alexnet"):
+        train(tiny(tmp_path, "model.backbone=alexnet"))

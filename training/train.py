@@ -145,6 +145,20 @@ def make_model(cfg: TrainConfig) -> PoseNet:
     return model
 
 
+def check_input_size(model: PoseNet, size: int, device: torch.device) -> None:
+    """Fail early, naming the field, when the backbone cannot take this input size (AlexNet < 63 px)."""
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, size, size, device=device))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ConfigError(f"model.input_size: {size} is too small for {model.backbone_name} "
+                          f"({first})") from None
+    finally:
+        model.train(was_training)
+
+
 def make_meta(cfg: TrainConfig, dataset: PoseDataset | None = None) -> ModelMeta:
     t = Transform.from_config(cfg, train=False)
     crop = CropSpec(protocol=cfg.model.crop_protocol, margin=round(t.effective_margin(), 4))
@@ -263,6 +277,7 @@ class Trainer:
         self.bins = bins_from_config(cfg)
         self._build_data()
         self.model = make_model(cfg).to(self.rt.device)
+        check_input_size(self.model, cfg.model.input_size, self.rt.device)
         self.meta = make_meta(cfg, self.train_base)
         self.net: nn.Module = self.model
         if self.rt.world > 1:

@@ -7,6 +7,7 @@ import json
 import math
 import signal
 import sys
+import threading
 import time
 
 from posebridge.protocol import DEFAULT_PUB, ProtocolError
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     received = bad = 0
     save = open(args.save, "w", encoding="utf-8") if args.save else None  # noqa: SIM115
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` ends like Ctrl-C, with the summary line
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` ends like Ctrl-C, with the summary line
     with Subscriber(args.address) as sub:
         if not args.json:
             print(f"listening on {args.address} (Ctrl-C to stop)", file=sys.stderr)

@@ -58,8 +58,9 @@ def refiltered_messages(rec: dict, outputs: list, mirror: bool) -> list:
 
 def replay(path: str, publisher, speed: float = 1.0, refilter: bool = False,
            filter_params: dict | None = None, mirror: bool | None = None,
-           stop: threading.Event | None = None) -> dict:
-    """Publish the session at `path` through `publisher`; returns counts (frames, messages, problem)."""
+           stop: threading.Event | None = None, seq_start: int = 0) -> dict:
+    """Publish the session at `path` through `publisher`; returns counts (frames, messages, problem,
+    next_seq). `seq` numbers the messages from `seq_start` (a looping replay keeps counting)."""
     from posebridge.filtering import FilterConfig
     from posebridge.protocol import encode
     from posebridge.recording import SessionReader, paced
@@ -82,7 +83,7 @@ def replay(path: str, publisher, speed: float = 1.0, refilter: bool = False,
                  for rec, outs in run_filter(frames, config, all_faces=all_faces))
     else:
         items = ((rec, recorded_messages(rec)) for rec in frames)
-    seq = n_frames = 0
+    seq, n_frames = seq_start, 0
     t_first_rec = None
 
     def with_messages():
@@ -106,7 +107,8 @@ def replay(path: str, publisher, speed: float = 1.0, refilter: bool = False,
             msg.t_publish = time.time()
             publisher.send(encode(msg))
             seq += 1
-    return {"frames": n_frames, "messages": seq, "problem": reader.problem, "complete": reader.complete}
+    return {"frames": n_frames, "messages": seq - seq_start, "next_seq": seq, "problem": reader.problem,
+            "complete": reader.complete}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -130,10 +132,12 @@ def run(args: argparse.Namespace) -> int:
                  " (re-filtered)" if args.refilter else "")
         if args.wait_subscriber and not publisher.wait_for_subscriber(args.wait_subscriber):
             log.info("no subscriber after %.1f s; replaying anyway", args.wait_subscriber)
+        seq = 0
         while True:
             result = replay(args.file, publisher, args.speed, args.refilter, params,
-                            mirror=True if args.mirror else None, stop=stop)
-            if not args.loop or stop.is_set():
+                            mirror=True if args.mirror else None, stop=stop, seq_start=seq)
+            seq = result["next_seq"]
+            if not args.loop or stop.is_set() or result["frames"] == 0:
                 break
     except KeyboardInterrupt:
         result = {"frames": 0, "messages": 0, "problem": None}
