@@ -45,6 +45,8 @@ def candidates(yunet: Path | None) -> list[tuple[str, str, dict]]:
         ("dlib_hog @320", "dlib_hog", {"input_width": 320, "profile_fallback": False}),
         ("dlib_hog+profile", "dlib_hog", {"input_width": None, "profile_fallback": True}),
         ("dlib_hog+profile @320", "dlib_hog", {"input_width": 320, "profile_fallback": True}),
+        ("dlib_hog+profile sf1.2", "dlib_hog", {"input_width": None, "profile_fallback": True,
+                                                "profile_scale_factor": 1.2}),
     ]
     if yunet is not None:
         out += [("yunet", "yunet", {"model_path": str(yunet), "input_width": None}),

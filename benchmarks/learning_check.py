@@ -53,7 +53,8 @@ def main() -> int:
         print("+", " ".join(cmd), flush=True)
         subprocess.run(cmd, cwd=REPO, check=True)
     wall = time.time() - t0
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary_file = run_dir / "summary.json"  # written when the run ends
+    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"note": "run unfinished"}
     ckpt = run_dir / "best.pt"
 
     test = create_dataset("aflw2000_crops", {"root": str(SHARED / "aflw2000-dev-crops"),
@@ -93,7 +94,7 @@ def main() -> int:
     print(test.summary())
     print(f"training: {summary.get('train_seconds')} s training, {summary.get('steps')} steps, "
           f"{summary.get('epochs_run')} epoch(s), best epoch {summary.get('best_epoch')}, "
-          f"validation yaw MAE {summary.get('best_val_mae'):.2f}")
+          f"validation yaw MAE {summary.get('best_val_mae', float('nan')):.2f}")
     print(text)
     print(f"target <= {TARGET}: {'PASS' if mae <= TARGET else 'FAIL'}  (report in {out.relative_to(REPO)})")
     return 0 if mae <= TARGET else 1

@@ -203,6 +203,12 @@ def cached_onnx(net: PoseNet, meta: ModelMeta, int8: bool = False,
 
 def _onnx(int8: bool) -> Callable[..., Backend]:
     def make(net: PoseNet, meta: ModelMeta, device: str, **opts: object) -> Backend:
+        if int8:
+            from posebridge.quantize import int8_advice
+
+            advice = int8_advice(meta.name)
+            if advice:
+                log.warning(advice)
         path = cached_onnx(net, meta, int8=int8, calib=opts.get("calib"))  # type: ignore[arg-type]
         return OnnxBackend(path, meta, device, threads=opts.get("threads"),  # type: ignore[arg-type]
                            name="onnx-int8" if int8 else "onnx")

@@ -24,6 +24,18 @@ log = logging.getLogger(__name__)
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DEFAULT_CALIB = SHARED / "data" / "aflw-yaw-crops"
 EVALUATION_SETS = ("aflw2000", "biwi", "panoptic")
+MAX_INT8_COST = 0.3  # degrees of mean MAE over PyTorch fp32 on AFLW2000: above it int8 does not ship
+# Measured with benchmarks/bench_int8.py (AFLW2000 dev, 1,021 images; see docs/speed.md).
+MEASURED_INT8_COST = {"whenet": 0.47}
+
+
+def int8_advice(model_name: str) -> str | None:
+    """A warning for models whose measured int8 accuracy cost exceeds MAX_INT8_COST, else None."""
+    cost = MEASURED_INT8_COST.get(model_name)
+    if cost is None or cost < MAX_INT8_COST:
+        return None
+    return (f"onnx-int8 costs {model_name} +{cost:.2f} deg mean MAE on AFLW2000 (limit {MAX_INT8_COST}); "
+            "use onnx or torch-bf16 for the same accuracy (docs/speed.md)")
 
 
 def calibration_dir(calib: str | os.PathLike | None = None) -> Path:

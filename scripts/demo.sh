@@ -9,19 +9,23 @@
 #      the live stream from the ZeroMQ publisher;
 #   4. score the stream against the known roll, and show what to run next.
 # A flat photo cannot turn its head: yaw and pitch stay the photo's own; the demo shows roll tracking,
-# smoothing, loss and recovery. See docs/daemon.md. Environment: DEMO_PUB / DEMO_CONTROL addresses.
+# smoothing, loss and recovery. See docs/daemon.md. Environment: DEMO_PUB / DEMO_CONTROL addresses,
+# DEMO_MODEL (a model name or path; default: the default model, see `posebridge models list`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 PUB=${DEMO_PUB:-tcp://127.0.0.1:5570}
 CONTROL=${DEMO_CONTROL:-tcp://127.0.0.1:5571}
 OUT=out/demo
+MODEL_ARGS=()
+if [ -n "${DEMO_MODEL:-}" ]; then MODEL_ARGS=(--model "$DEMO_MODEL"); fi
 
 if [ ! -x "$PY" ]; then
     echo "== setting up .venv (scripts/setup.sh)"
     bash scripts/setup.sh
 fi
-if ! "$PY" -c "from posebridge.models.store import resolve_model; resolve_model(None)" 2>/dev/null; then
+if [ -z "${DEMO_MODEL:-}" ] && ! "$PY" -c "from posebridge.models.store import resolve_model; resolve_model(None)" \
+        2>/dev/null; then
     echo "== no head-pose model installed yet: posebridge models pull whenet"
     "$PY" -m posebridge models pull whenet
 fi
@@ -36,7 +40,7 @@ LISTEN=$!
 trap 'kill "$LISTEN" 2>/dev/null || true' EXIT
 
 echo "== posebridge serve --source $OUT/clip.mp4 --record $OUT/demo.pbsession"
-"$PY" -m posebridge serve --source "$OUT/clip.mp4" --publish "$PUB" --control "$CONTROL" \
+"$PY" -m posebridge serve --source "$OUT/clip.mp4" "${MODEL_ARGS[@]}" --publish "$PUB" --control "$CONTROL" \
     --record "$OUT/demo.pbsession" --wait-subscriber 60 --set run.log_every_s=2
 sleep 0.5
 kill "$LISTEN" 2>/dev/null || true

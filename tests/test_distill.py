@@ -160,3 +160,14 @@ def test_shipped_config_trains_one_step(tmp_path):
     assert meta.backbone == "mobilenet_v3_small" and meta.crop.protocol == "3ddfa"
     assert meta.name == "posebridge-small" and meta.input_size == cfg.model.input_size
     assert all(b.offset == "center" and b.num_bins == 66 for b in meta.bins.values())
+
+
+def test_export_command_reports_a_bad_checkpoint_in_one_line(tmp_path, capsys):
+    from training.distill import main
+
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["export", str(bad), "--out", str(tmp_path / "out.pt"), "--no-fixture"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("distill: error:") and "broken.pt" in err and "\n" not in err
+    assert not (tmp_path / "out.pt").exists()

@@ -176,3 +176,11 @@ def test_whenet_onnx_matches_pytorch():
     crops = load_crops(evenly(list_images(shared_path("data", "aflw2000-dev-crops")), 16), meta)
     report = verify_onnx(onnx_bytes(net, meta), net, meta, crops)
     assert report.max_angle_diff < 0.1, report.line()
+
+
+def test_int8_advice_follows_the_measured_cost():
+    from posebridge.quantize import MAX_INT8_COST, MEASURED_INT8_COST, int8_advice
+
+    assert int8_advice("never-measured") is None
+    for name, cost in MEASURED_INT8_COST.items():
+        assert (int8_advice(name) is not None) == (cost >= MAX_INT8_COST)

@@ -317,3 +317,50 @@ def test_session_files_are_read_by_the_session_source(tmp_path):
     with pytest.raises(InputFileError) as err:
         open_source(str(broken))
     assert "broken.pbsession" in str(err.value) and "video" not in str(err.value)
+
+
+def test_device_paths_and_stream_urls_open_as_live_cameras():
+    class Recording(FakeCapture):
+        def __init__(self):
+            super().__init__()
+            self.props = {}
+
+        def set(self, prop, value):
+            self.props[prop] = value
+            return True
+
+    opened = {}
+
+    def factory(device):
+        opened["device"] = device
+        opened["cap"] = Recording()
+        return opened["cap"]
+
+    cam = open_source("rtsp://127.0.0.1:8554/cam", capture_factory=factory, width=320, height=240, fps=15)
+    try:
+        assert cam.live and cam.name == "rtsp://127.0.0.1:8554/cam" and opened["device"] == cam.name
+        assert cam.read(timeout=1.0) is not None
+        props = opened["cap"].props
+        assert props[cv2.CAP_PROP_FRAME_WIDTH] == 320 and props[cv2.CAP_PROP_FPS] == 15
+    finally:
+        cam.close()
+    assert opened["cap"].released
+
+
+def test_a_device_that_opens_but_gives_no_frames_is_retried_with_backoff(caplog):
+    opens = []
+
+    def factory(device):
+        opens.append(time.time())
+        return FakeCapture(0, fail_after=0 if len(opens) > 1 else 3)  # 3 frames, then a dead device
+
+    with caplog.at_level(logging.WARNING, logger="posebridge.sources.camera"):
+        cam = CameraSource(0, capture_factory=factory, retry_initial=0.05, retry_max=0.2)
+        try:
+            time.sleep(0.6)
+            stats = cam.stats()
+        finally:
+            cam.close()
+    assert stats["losses"] == 1 and stats["reconnects"] == 0 and not stats["connected"]
+    assert 3 <= len(opens) <= 8  # backing off, not spinning
+    assert len([r for r in caplog.records if "camera lost" in r.getMessage()]) == 1

@@ -104,13 +104,17 @@ def test_uncertainty_jump_forces_a_detection(face, detector):
 
 def test_face_leaving_and_returning_gets_a_new_id(face, detector):
     det = Counting(detector)
-    tr = FaceTracker(det, redetect_every=10, idle_redetect_every=3)
+    tr = FaceTracker(det, redetect_every=10, search_frames=4, idle_redetect_every=3)
     assert tr.update(scene([(face, 300, 100, 90)]))[0].face_id == 0
     assert tr.update(scene([], seed=1)) == []  # the follower loses it: detect at once, nothing there
     assert det.calls == 2 and tr.primary_id is None
-    empty = [tr.update(scene([], seed=s)) for s in range(2, 8)]  # an empty room: detect every 3rd frame
-    assert empty == [[]] * 6 and det.calls == 4
-    back = [tr.update(scene([(face, 300, 200, 90)], seed=s)) for s in range(9, 12)]
+    calls = []
+    for s in range(2, 12):
+        assert tr.update(scene([], seed=s)) == []
+        calls.append(det.calls)
+    # Just lost: search on every frame (4 frames), then an empty room: every 3rd frame.
+    assert calls == [3, 4, 5, 5, 5, 6, 6, 6, 7, 7]
+    back = [tr.update(scene([(face, 300, 200, 90)], seed=s)) for s in range(20, 23)]
     assert back[-1] and back[-1][0].face_id == 1  # picked up within 3 frames, with a new id
 
 

@@ -161,6 +161,7 @@ class DlibHogDetector:
         input_width: int | None = None,
         profile_fallback: bool = True,
         profile_input_width: int | None = 320,
+        profile_scale_factor: float = 1.1,
     ) -> None:
         try:
             import dlib
@@ -170,7 +171,8 @@ class DlibHogDetector:
         self._detector = dlib.get_frontal_face_detector()
         self.upsample = _positive_int("upsample", upsample, 0)
         self.threshold, self.input_width = float(threshold), input_width
-        self._profile = HaarDetector(input_width=profile_input_width) if profile_fallback else None
+        self._profile = (HaarDetector(input_width=profile_input_width, scale_factor=profile_scale_factor)
+                         if profile_fallback else None)
 
     def detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
         small, k = _shrink(image_bgr, self.input_width)

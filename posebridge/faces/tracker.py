@@ -68,14 +68,15 @@ class FaceTracker:
     """Faces with stable ids across frames, running the (expensive) detector only when needed.
 
     The detector runs on the first frame, every `redetect_every` frames, when `update(...,
-    uncertainty_jump=True)` asks for it, while no face is tracked (every `idle_redetect_every` frames:
-    an empty room costs a third of the detector's time by default, and a face is picked up within 3
-    frames), and at once when the follower loses a face. Detections are matched to tracks by IoU
-    (Hungarian assignment, at least `iou_threshold`); unmatched detections become new ids; a track not
-    re-detected for more than `max_missed` detection rounds is dropped. Between detections each box is
-    followed by `follow`: "template" (normalised cross-correlation of the last detected face patch in a
-    window around the box; a face whose score falls below `min_follow_score` counts as lost) or "hold"
-    (keep the box; costs nothing, lags a moving head).
+    uncertainty_jump=True)` asks for it, at once when the follower loses a face, on every frame for
+    `search_frames` frames after the last face was lost, and then, while nobody is in view, every
+    `idle_redetect_every` frames (an empty room costs a tenth of the detector's time by default).
+    Detections are matched to tracks by IoU (Hungarian assignment, at least `iou_threshold`);
+    unmatched detections become new ids; a track not re-detected for more than `max_missed` detection
+    rounds is dropped. Between detections each box is followed by `follow`: "template" (normalised
+    cross-correlation of the last detected face patch in a window around the box; a face whose score
+    falls below `min_follow_score` counts as lost) or "hold" (keep the box; costs nothing, lags a
+    moving head).
 
     `update` returns every tracked face, primary first (see `primary`; the primary id is sticky), or
     only the primary with `primary_only=True`. Per-frame costs go to `timer` (stages "detect",
@@ -92,7 +93,8 @@ class FaceTracker:
         min_follow_score: float = 0.5,
         search_margin: float = 0.35,
         template_size: int = 40,
-        idle_redetect_every: int = 3,
+        idle_redetect_every: int = 10,
+        search_frames: int = 15,
         primary_only: bool = False,
         switch_ratio: float = 1.3,
         timer: StageTimer | None = None,
@@ -110,6 +112,8 @@ class FaceTracker:
         self.search_margin = search_margin
         self.template_size = template_size
         self.idle_redetect_every = max(1, idle_redetect_every)
+        self.search_frames = max(0, search_frames)
+        self._since_face: int | None = None  # frames since a face was last tracked (None: never)
         self.primary_only = primary_only
         self.switch_ratio = switch_ratio
         self.timer = timer
@@ -141,6 +145,7 @@ class FaceTracker:
         self.tracks.clear()
         self._primary_id = None
         self._since_detect = 0
+        self._since_face = None
 
     @property
     def primary_id(self) -> int | None:
@@ -164,6 +169,8 @@ class FaceTracker:
         if uncertainty_jump:
             return "jump"
         if not self.tracks:
+            if self._since_face is not None and self._since_face < self.search_frames:
+                return "search"  # a face was just lost: look hard
             return "idle" if self._since_detect + 1 >= self.idle_redetect_every or not self._counts else None
         if self._since_detect + 1 >= self.redetect_every:
             return "interval"
@@ -257,7 +264,10 @@ class FaceTracker:
         faces = [replace(t.box) for t in self.tracks]
         if not faces:
             self._primary_id = None
+            if self._since_face is not None:
+                self._since_face += 1
             return []
+        self._since_face = 0
         size = (image.shape[1], image.shape[0])
         best = primary(faces, size, self._primary_id, self.switch_ratio)
         assert best is not None

@@ -125,7 +125,8 @@ class CameraSource(SourceBase):
             self._last_error = f"/dev/video{self.device} does not exist"
             return None
         dev = self.device
-        if isinstance(dev, str) and dev.startswith("/dev/") and not Path(dev).exists():
+        real = self._factory is opencv_capture
+        if real and isinstance(dev, str) and dev.startswith("/dev/") and not Path(dev).exists():
             self._last_error = f"{self.device} does not exist"
             return None
         try:
@@ -156,23 +157,24 @@ class CameraSource(SourceBase):
             except Exception:  # noqa: BLE001
                 log.debug("%s: release failed", self.name, exc_info=True)
 
-    def _reopen_with_backoff(self) -> bool:
-        delay = self.retry_initial
+    def _reopen_with_backoff(self, delay: float) -> bool:
+        """Reopen the device, waiting `delay` first (0: at once), doubling up to `retry_max`."""
         attempt = 0
-        while not self._stop.is_set():
+        while not self._stop.wait(delay):
             attempt += 1
             cap = self._open()
             if cap is not None:
                 self._cap = cap
                 return True
+            delay = min(max(delay * 2.0, self.retry_initial), self.retry_max)
             log.debug("%s: reopen attempt %d failed (%s); next in %.2fs", self.name, attempt,
                       self._last_error, delay)
-            if self._stop.wait(delay):
-                break
-            delay = min(delay * 2.0, self.retry_max)
         return False
 
     def _grab_loop(self) -> None:
+        got_frame = True  # since the device was (re)opened
+        silent_opens = 0  # reopened devices in a row that gave no frame (a device that opens but is dead)
+        t_lost = 0.0
         while not self._stop.is_set():
             cap = self._cap
             try:
@@ -185,27 +187,34 @@ class CameraSource(SourceBase):
                 break
             if ok and img is not None:
                 with self._cond:
+                    if not self._connected:  # frames again after a loss: that is the recovery
+                        self._connected = True
+                        self._reconnects += 1
+                        log.info("%s: camera back after %.1fs", self.name, t - t_lost)
                     if self._latest_fresh:
                         self._dropped += 1
                     self._latest = Frame(img, self._captured, t, self.name)
                     self._latest_fresh = True
                     self._captured += 1
                     self._cond.notify_all()
+                got_frame, silent_opens = True, 0
                 continue
-            # Lost: close the device, report, retry with backoff.
+            # Lost: close the device, report, reopen with backoff.
             self._release()
-            with self._cond:
-                self._connected = False
-                self._losses += 1
-            log.warning("%s: read failed, camera lost; reopening with backoff (%s)", self.name,
-                        self._last_error or "no frame")
-            t_lost = time.time()
-            if not self._reopen_with_backoff():
+            if got_frame:
+                t_lost = t
+                with self._cond:
+                    self._connected = False
+                    self._losses += 1
+                log.warning("%s: read failed, camera lost; reopening with backoff (%s)", self.name,
+                            self._last_error or "no frame")
+                delay = 0.0
+            else:
+                silent_opens += 1
+                delay = min(self.retry_initial * 2.0 ** (silent_opens - 1), self.retry_max)
+            got_frame = False
+            if not self._reopen_with_backoff(delay):
                 break
-            with self._cond:
-                self._connected = True
-                self._reconnects += 1
-            log.info("%s: camera back after %.1fs", self.name, time.time() - t_lost)
         self._release()
 
     # -- FrameSource -----------------------------------------------------------------------------
