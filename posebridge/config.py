@@ -46,6 +46,7 @@ class FacesConfig:
     detector: str = "default"
     options: dict[str, Any] = field(default_factory=dict)  # detector keyword arguments
     redetect_every: int = 10  # run the detector every N frames, track the box in between
+    tracker: dict[str, Any] = field(default_factory=dict)  # more FaceTracker keyword arguments
     all_faces: bool = False  # publish every face (one message per face) instead of the primary one
     jump_ratio: float = 1.6  # re-detect when the pose spread exceeds jump_ratio x its running mean...
     jump_min_deg: float = 4.0  # ...and exceeds it by at least this many degrees

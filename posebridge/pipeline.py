@@ -104,7 +104,7 @@ class Pipeline:
             estimator = Estimator.load(cfg.model.name or None, device=cfg.model.device,
                                        backend=cfg.model.backend)
             detector = create_detector(cfg.faces.detector, **cfg.faces.options)
-            tracker = FaceTracker(detector, redetect_every=cfg.faces.redetect_every)
+            tracker = make_tracker(FaceTracker, detector, cfg)
             publisher = Publisher(cfg.publish.address, hwm=cfg.publish.hwm)
             opened.append(publisher)
             recorder = None
@@ -482,6 +482,20 @@ def output_quaternion(angles, neutral, mirror: bool) -> list[float]:
     if neutral is not None:
         q = recenter(q, unity_quaternion(*neutral, mirror=mirror))
     return [float(v) for v in q]
+
+
+def make_tracker(tracker_cls, detector, cfg: ServeConfig):
+    """The face tracker with `faces.redetect_every` and the `[faces.tracker]` options (checked by name)."""
+    import inspect
+
+    from posebridge.errors import ConfigError
+
+    params = inspect.signature(tracker_cls).parameters
+    for key in cfg.faces.tracker:
+        if key not in params or key in ("detector", "timer", "redetect_every"):
+            allowed = ", ".join(k for k in params if k not in ("detector", "timer", "redetect_every"))
+            raise ConfigError(f"faces.tracker.{key}: unknown option (valid: {allowed})")
+    return tracker_cls(detector, redetect_every=cfg.faces.redetect_every, **cfg.faces.tracker)
 
 
 def set_cpu_threads(n: int) -> None:

@@ -111,21 +111,23 @@ def test_no_face_in_frame_publishes_lost(tmp_path, estimator):
 
 
 def test_dropout_is_predicted_then_lost_then_recovers(tmp_path, estimator):
-    """Face for 10 frames, nobody for 20 (0.67 s > lost_after_s 0.3), face again for 10."""
+    """Face for 10 frames, nobody for 20 (0.67 s > lost_after_s 0.3), face again for 14."""
     frames = [canvas(1, i) for i in range(10)] + [canvas(0, i) for i in range(20)] + \
-             [canvas(1, i) for i in range(10)]
+             [canvas(1, i) for i in range(14)]
     pipe = make_pipeline(folder(tmp_path, frames), estimator, filter={"lost_after_s": 0.3})
     try:
         msgs = run_all(pipe)
     finally:
         pipe.close()
-    assert len(msgs) == 40
+    assert len(msgs) == 44
     assert all(m.tracked and m.raw is not None for m in msgs[:10])
     gap = msgs[10:30]
     assert all(m.raw is None for m in gap)
     # predicted through the first 0.3 s of the dropout (9 frames at 30 fps), lost after that
     assert all(m.tracked for m in gap[:8]) and all(not m.tracked and m.face_id == -1 for m in gap[10:])
-    assert all(m.tracked and m.raw is not None for m in msgs[32:])
+    # re-acquired at the tracker's next idle detection (every `idle_redetect_every` = 10 frames), then kept
+    back = next(i for i, m in enumerate(msgs[30:]) if m.raw is not None)
+    assert back <= 10 and all(m.tracked and m.raw is not None for m in msgs[30 + back:])
 
 
 def test_camera_loss_and_recovery(estimator):
@@ -281,4 +283,18 @@ def test_demo_clip_and_score(tmp_path):
     (tmp_path / "stream.jsonl").write_text("\n".join(lines))
     r = score(tmp_path / "stream.jsonl", tmp_path / "truth.csv")
     assert r["measured"] == 24 and abs(r["offset_deg"] - 4.0) < 0.01 and r["raw_mae_deg"] < 0.01
-    assert r["gap_frames"] == 6 and r["lost_in_gap"] == 0
+    assert r["gap_frames"] == 6 and r["lost_in_gap"] == 6
+
+
+def test_tracker_options_from_config():
+    from posebridge.errors import ConfigError
+    from posebridge.pipeline import make_tracker
+
+    cfg = ServeConfig()
+    cfg.faces.redetect_every = 4
+    cfg.faces.tracker = {"idle_redetect_every": 1, "follow": "hold"}
+    tracker = make_tracker(FaceTracker, create_detector("default"), cfg)
+    assert tracker.redetect_every == 4 and tracker.idle_redetect_every == 1 and tracker.follow == "hold"
+    cfg.faces.tracker = {"idle_redetect_evry": 1}
+    with pytest.raises(ConfigError, match="faces.tracker.idle_redetect_evry: unknown option"):
+        make_tracker(FaceTracker, create_detector("default"), cfg)
