@@ -86,9 +86,9 @@ def run(args) -> dict:
     cells = [(b, k) for b in args.backbones for k in args.backends]
     for backbone, name in tqdm(cells, desc="backbone x backend", unit="cell"):
         size = INPUT_SIZE.get(backbone, 224)
-        meta = ModelMeta(name=f"bench-{backbone}", backbone=backbone, input_size=size)
         torch.manual_seed(0)
         net = build_model(backbone).eval()
+        meta = ModelMeta(name=f"bench-{backbone}", backbone=backbone, bins=dict(net.bins), input_size=size)
         if name == "onnx-int8" and calib is None:
             calib = _noise_calib(meta)
         t0 = time.perf_counter()
@@ -100,8 +100,14 @@ def run(args) -> dict:
         setup = time.perf_counter() - t0
         for batch in args.batches:
             x = input_batch(meta, batch)
-            times = time_backend(backend, x, args.warmup, args.repeats, args.budget)
+            try:
+                times = time_backend(backend, x, args.warmup, args.repeats, args.budget)
+            except Exception as exc:  # report the cell as failed, keep measuring the rest
+                rows.append({"backbone": backbone, "backend": name, "batch": batch,
+                             "error": str(exc).splitlines()[0]})
+                continue
             med = statistics.median(times)
+            tqdm.write(f"{backbone} {name} batch {batch}: {med / batch:.2f} ms per crop ({len(times)} calls)")
             rows.append({
                 "backbone": backbone, "backend": name, "label": LABELS.get(name, name), "batch": batch,
                 "ms_per_crop": med / batch, "ms_per_call": med,
