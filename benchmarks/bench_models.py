@@ -219,12 +219,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="int8 calibration crops (default ../shared/data/aflw-yaw-crops)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the results as JSON")
     p.add_argument("--plot", default=None, metavar="PNG", help="also write a bar chart")
+    p.add_argument("--threads", type=int, default=0,
+                   help="threads for PyTorch and ONNX Runtime (default: their own defaults, all cores); "
+                   "1 gives comparable numbers on a busy shared machine")
     p.add_argument("--smoke", action="store_true", help="tiny run for CI: lenet, torch + onnx, batch 1")
     args = p.parse_args(argv)
     if args.smoke:
         args.backbones, args.batches, args.repeats, args.budget = ["lenet"], [1], 3, 0.1
         args.backends = args.backends or ["torch", "onnx"]
     args.backends = args.backends or default_backends(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        os.environ["POSEBRIDGE_ORT_THREADS"] = str(args.threads)
     load0 = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="posebridge-bench-home-") as home:
         os.environ["POSEBRIDGE_HOME"] = home  # exported/quantized graphs of random weights: throw away

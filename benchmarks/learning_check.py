@@ -79,7 +79,8 @@ def main() -> int:
         "wall_seconds_this_invocation": round(wall, 1),
     }  # fmt: skip
     out = run_dir / "report"
-    write_outputs(result, out, title=f"{cfg.model.backbone} on AFLW2000-dev crops: yaw MAE {mae:.2f}")
+    title = f"{cfg.model.backbone} on AFLW2000-dev crops: yaw MAE {mae:.2f}"
+    write_outputs(result, out, title=title, angles=("yaw",))  # only the yaw head was trained
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     lines = [
         "| predictor | yaw MAE (deg) on AFLW2000-dev crops |", "|---|---:|",

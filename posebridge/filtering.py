@@ -1,13 +1,15 @@
-"""Pose smoothing: a constant-velocity Kalman filter per angle (filterpy) driven by real capture times.
+"""Pose smoothing: a Kalman filter per angle (filterpy) driven by real capture times.
 
-Per angle the state is (angle, rate). Each frame:
+Per angle the state is (angle, rate), the rate decaying towards 0 with `rate_decay_s` (0 = pure
+constant velocity). Each frame:
 1. predict over the real elapsed time dt (white-noise acceleration, spectral density `process_noise`);
 2. measurement noise from the model's spread: R = max(meas_scale * std, meas_floor_deg)^2, so confident
    frames move the estimate more;
 3. the innovation is wrapped into [-180, 180) for yaw, so 179 -> -179 is a 2-degree move;
-4. motion gate: when the innovation exceeds `gate_sigma` standard deviations, the position (and some
-   rate) variance is inflated by the excess so a real head turn is followed within a frame or two while
-   still heads stay heavily smoothed (see docs/filter.md for the measurements and the trade-off).
+4. motion gate: an innovation beyond `jump_sigma` standard deviations, or beyond `gate_sigma` on two
+   consecutive frames with the same sign, inflates the angle (and rate) variance by the excess, so a
+   real head turn is followed at once while still heads stay heavily smoothed (docs/filter.md has the
+   measurements and the trade-off).
 Without a measurement the filter predicts (rate decaying), and after `lost_after_s` without one the
 stream is "lost" (the next measurement restarts the filter). `kind="none"` passes raw angles through.
 Recentering is not done here (the pipeline applies the neutral offset).

@@ -18,7 +18,6 @@ import struct
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +189,6 @@ class SessionWriter:
         self.close("error" if exc[0] is not None else "closed")
 
 
-@dataclass
 class SessionReader:
     """Reads a session file. Iterating yields records (dicts) after the header; a bad tail stops the
     iteration and is described in `problem` (with `good_bytes`, the offset of the last good record end).
@@ -200,11 +198,11 @@ class SessionReader:
     """
 
     path: Path
-    header: dict = field(default_factory=dict)
-    problem: str | None = None
-    complete: bool = False
-    records: int = 0
-    good_bytes: int = 0
+    header: dict  # the header record
+    problem: str | None  # why reading stopped early (truncated/corrupt tail), None when the file is whole
+    complete: bool  # an `end` record was seen (clean shutdown)
+    records: int  # records read after the header
+    good_bytes: int  # offset where the intact part of the file ends
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)

@@ -103,8 +103,9 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | PoseDataset, opti
     return EvalResult(base.name, base.summary(), len(base), mae_of(pred, true), pred, true, names)
 
 
-def write_outputs(result: EvalResult, out_dir: str | Path, title: str = "") -> None:
-    """per_image.csv, metrics.json and error_vs_yaw.png."""
+def write_outputs(result: EvalResult, out_dir: str | Path, title: str = "",
+                  angles: tuple[str, ...] = ANGLES) -> None:
+    """per_image.csv, metrics.json and error_vs_yaw.png (plotting the errors of `angles`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -122,7 +123,7 @@ def write_outputs(result: EvalResult, out_dir: str | Path, title: str = "") -> N
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, a in enumerate(ANGLES):
         ok = np.isfinite(result.true[:, i])
-        if ok.any():
+        if ok.any() and a in angles:
             ax.scatter(result.true[ok, 0] if np.isfinite(result.true[ok, 0]).all() else result.true[ok, i],
                        np.abs(result.pred[ok, i] - result.true[ok, i]), s=4, alpha=0.5, label=a)
     ax.set_xlabel("true yaw (degrees)")

@@ -306,7 +306,6 @@ class Trainer:
         self.split = {"train": len(train_idx), "val": len(val_idx)}
         self.train_view = View(self.train_base, train_idx, train_t, cfg.run.seed, cfg.data.repeat)
         self.val_view = View(self.val_base, val_idx, test_t, cfg.run.seed) if val_idx else None
-        self.train_eval_view = View(self.train_base, train_idx, test_t, cfg.run.seed)
         if self.rt.main:
             log.info("%s", self.train_base.summary())
             log.info("split by source group: %d train / %d validation samples", len(train_idx), len(val_idx))
@@ -474,7 +473,7 @@ class Trainer:
                     saved = result.last_path = self.save(self.out / "last.pt", epoch)
                 if improved:
                     result.best_path = self._save_best(epoch, saved)
-                self._write_logs()
+                self._write_logs(plot=saved is not None or last)
                 log.info("epoch %d/%d  %s", epoch + 1, cfg.optim.epochs, _fmt(row))
             if rt.world > 1:
                 dist.barrier()
@@ -503,7 +502,7 @@ class Trainer:
             (self.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         return result
 
-    def _write_logs(self) -> None:
+    def _write_logs(self, plot: bool = True) -> None:
         keys: list[str] = []
         for r in self.history:
             keys += [k for k in r if k not in keys]
@@ -512,6 +511,8 @@ class Trainer:
             w.writeheader()
             for r in self.history:
                 w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+        if not plot:  # the figure follows the checkpoints (drawing it every epoch costs ~0.5 s)
+            return
         c = self.cfg
         title = f"{c.run.name} ({c.model.backbone}, {c.loss.kind} loss)"
         plot_curves(self.history, self.out / "loss_curves.png", title=title)

@@ -167,6 +167,8 @@ def bench_subprocess(args, backend: str, video: str) -> dict:
         cmd += ["--detector", args.detector]
     if args.realtime:
         cmd.append("--realtime")
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
@@ -252,6 +254,8 @@ def register(subparsers) -> None:
     p.add_argument("--clip-frames", type=int, default=160, help="length of the generated clip (default 160)")
     p.add_argument("--face", default=None, help="face image for the generated clip (default: see above)")
     p.add_argument("--realtime", action="store_true", help="pace the file at its fps like a camera")
+    p.add_argument("--threads", type=int, default=0,
+                   help="inference threads for PyTorch and ONNX Runtime (default: all cores)")
     p.add_argument("--no-compare", action="store_true", help="do not also run PyTorch fp32 for the ratio")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=run)
@@ -261,6 +265,11 @@ def run(args) -> int:
     from posebridge.config import ServeConfig
 
     backend = args.backend or ServeConfig().model.backend
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        os.environ["POSEBRIDGE_ORT_THREADS"] = str(args.threads)
     with tempfile.TemporaryDirectory(prefix="posebridge-bench-") as tmp:
         video, face_src = args.video, None
         if video is None:
@@ -285,7 +294,8 @@ def run(args) -> int:
             runs = [bench_subprocess(args, "torch", video), bench_subprocess(args, backend, video)]
     report = {
         "video": args.video or f"generated 640x480 clip ({face_src}, {args.clip_frames} frames)",
-        "size": size, "realtime": args.realtime, "warmup": args.warmup, "runs": runs,
+        "size": size, "realtime": args.realtime, "warmup": args.warmup, "threads": args.threads or "default",
+        "runs": runs,
         "machine": {"cpus": os.cpu_count(), "load_avg_start": load_avg,
                     "load_avg_end": [round(x, 2) for x in os.getloadavg()]},
     }
