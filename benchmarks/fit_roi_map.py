@@ -53,17 +53,18 @@ def collect(detector_name: str, data: Path, yunet: Path, min_iou: float, limit: 
         roi = roi_3ddfa(pts)
         faces = det.detect(cv2.imread(str(s.image_path)))
         best = max(faces, key=lambda f: iou(f.box, lm_box), default=None)
-        box = best.box if best is not None and iou(best.box, lm_box) >= min_iou else None
-        rows.append({"image": s.image_path.name, "roi": list(roi), "box": list(box) if box else None,
-                     "angles": list(s.angles)})
+        hit = best is not None and iou(best.box, lm_box) >= min_iou
+        rows.append({"image": s.image_path.name, "roi": list(roi), "box": list(best.box) if hit else None,
+                     "tag": (best.detector or det.name) if hit else "", "angles": list(s.angles)})
     return {"detector": det.name, "rows": rows}
 
 
-def offsets(rows: list[dict]) -> np.ndarray:
-    """(M, 3) dx, dy, scale of the matched faces."""
+def offsets(rows: list[dict], tag: str | None = None) -> np.ndarray:
+    """(M, 3) dx, dy, scale of the matched faces (only boxes tagged `tag` when given: a detector's
+    fallback, e.g. dlib_hog's Haar profile boxes tagged "haar", keeps its own map)."""
     out = []
     for r in rows:
-        if r["box"] is None:
+        if r["box"] is None or (tag is not None and r.get("tag", tag) != tag):
             continue
         x0, y0, x1, y1 = r["box"]
         rx0, ry0, rx1, ry1 = r["roi"]
@@ -79,11 +80,11 @@ def apply_map(box: list[float], m: dict) -> tuple[float, float, float, float]:
     return face_roi(tuple(box), CropSpec(protocol="3ddfa", box_map=m), detector="__none__")
 
 
-def agreement(rows: list[dict], m: dict) -> dict:
+def agreement(rows: list[dict], m: dict, tag: str | None = None) -> dict:
     """How well the mapped ROI matches the landmark ROI: IoU and centre/scale errors (fractions of side)."""
     ious, cerr, serr = [], [], []
     for r in rows:
-        if r["box"] is None:
+        if r["box"] is None or (tag is not None and r.get("tag", tag) != tag):
             continue
         a, b = apply_map(r["box"], m), r["roi"]
         side = b[2] - b[0]
@@ -147,7 +148,7 @@ def eval_model(model: str, detections: dict[str, dict], limit_deg: float = 99.0)
         found = np.array([r["box"] is not None for r in rows])
         hits = [r for r in rows if r["box"] is not None]
         lm = [crop_square(images[r["image"]], tuple(r["roi"]), size) for r in hits]
-        dt = [est.crop(images[r["image"]], tuple(r["box"]), name) for r in hits]
+        dt = [est.crop(images[r["image"]], tuple(r["box"]), r.get("tag") or name) for r in hits]
         out.append({"crop": f"landmark ROI, faces {name} finds", "faces": len(hits), "mae": mae(lm, found)})
         first_pass = predict(dt)
         out.append({"crop": f"{name} box -> mapped ROI", "faces": len(hits),
@@ -185,16 +186,18 @@ def main(argv: list[str] | None = None) -> int:
             res = collect(name, args.data, args.yunet, args.min_iou, args.limit)
             args.cache.mkdir(parents=True, exist_ok=True)
             cached.write_text(json.dumps(res))
-        o = offsets(res["rows"])
+        o = offsets(res["rows"], res["detector"])
         m = {"dx": round(float(np.median(o[:, 0])), 4), "dy": round(float(np.median(o[:, 1])), 4),
              "scale": round(float(np.median(o[:, 2])), 4)}
         fitted[name], dists[name], all_rows[name] = m, o, res
         n, missed = len(res["rows"]), sum(r["box"] is None for r in res["rows"])
-        report[name] = {"images": n, "missed": missed, "map": m,
+        other = sum(1 for r in res["rows"] if r["box"] is not None and r.get("tag", name) != name)
+        report[name] = {"images": n, "missed": missed, "fallback_boxes": other, "map": m,
                         "iqr": {k: [round(float(v), 4) for v in np.percentile(o[:, i], [25, 75])]
                                 for i, k in enumerate(("dx", "dy", "scale"))},
-                        "before": agreement(res["rows"], {"dx": 0.0, "dy": 0.0, "scale": float(np.sqrt(2))}),
-                        "after": agreement(res["rows"], m)}
+                        "before": agreement(res["rows"], {"dx": 0.0, "dy": 0.0, "scale": float(np.sqrt(2))},
+                                            res["detector"]),
+                        "after": agreement(res["rows"], m, res["detector"])}
     print(f"{'detector':10s} {'images':>6s} {'missed':>6s} {'dx':>8s} {'dy':>8s} {'scale':>7s} "
           f"{'IoU before':>10s} {'IoU after':>9s} {'centre err':>10s} {'scale err':>9s}")
     for name, r in report.items():

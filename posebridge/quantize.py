@@ -27,7 +27,8 @@ EVALUATION_SETS = ("aflw2000", "biwi", "panoptic")
 MAX_INT8_COST = 0.3  # degrees of mean MAE over PyTorch fp32 on AFLW2000: above it int8 does not ship
 # Measured with benchmarks/bench_int8.py (AFLW2000 dev, 1,021 images; see docs/speed.md). WHENet: +0.47
 # with the default MinMax calibration, +0.33 at best (Percentile, depthwise convolutions kept fp32).
-MEASURED_INT8_COST = {"whenet": 0.47}
+# posebridge-small (mobilenet_v3_small, distilled): -0.01, ships.
+MEASURED_INT8_COST = {"whenet": 0.47, "posebridge-small": -0.01}
 
 
 def int8_advice(model_name: str) -> str | None:

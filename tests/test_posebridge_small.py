@@ -100,8 +100,8 @@ def test_real_face_crop_is_close_to_its_label(shared, estimator):
 
 
 def test_detector_box_maps_to_landmark_roi():
-    """The fitted map moves a detector box down and enlarges it (both fitted detectors)."""
-    assert {"haar", "yunet"} <= set(BOX_MAPS)
+    """The fitted map moves a detector box down and enlarges it (every fitted detector)."""
+    assert {"dlib_hog", "haar", "yunet"} <= set(BOX_MAPS)
     for name in BOX_MAPS:
         m = box_map_for(name)
         x0, y0, x1, y1 = face_roi((100.0, 100.0, 200.0, 200.0), CropSpec(protocol="3ddfa"), name)
