@@ -119,3 +119,21 @@ def test_too_small_input_for_the_backbone_is_a_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match="model.input_size: 32 is too small for alexnet"):
         train(tiny(tmp_path, "model.backbone=alexnet"))
+
+
+def test_pretrained_init_from_state_dict_file_or_checkpoint(tmp_path):
+    from posebridge.errors import InputFileError
+    from training.train import make_model
+
+    trunk = {"features.0.weight": torch.full((6, 3, 5, 5), 0.5), "fc.weight": torch.zeros(3)}
+    torch.save(trunk, tmp_path / "imagenet.pth")
+    model = make_model(tiny(tmp_path, f"model.pretrained={str(tmp_path / 'imagenet.pth')!r}"))
+    assert torch.all(model.features[0].weight == 0.5)  # the trunk tensor that matches is copied
+    assert model.fc_yaw.bias.abs().sum() == 0  # heads keep their (Xavier, zero-bias) init
+    result = train(tiny(tmp_path / "run", "optim.epochs=1"))
+    tuned = make_model(tiny(tmp_path, f"model.pretrained={str(result.last_path)!r}"))
+    saved = read_checkpoint(result.last_path)["state_dict"]
+    assert all(torch.equal(v, saved[k]) for k, v in tuned.state_dict().items())  # fine-tuning start
+    (tmp_path / "junk.pth").write_bytes(b"junk")
+    with pytest.raises(InputFileError, match="junk.pth"):
+        make_model(tiny(tmp_path, f"model.pretrained={str(tmp_path / 'junk.pth')!r}"))

@@ -137,11 +137,10 @@ def make_model(cfg: TrainConfig) -> PoseNet:
     if cfg.model.init == "xavier":
         xavier_init(model)
     if cfg.model.pretrained:
+        # an ImageNet file fills the trunk (heads keep their init); a posebridge checkpoint (its
+        # "state_dict" entry) with the same heads fills everything, i.e. fine-tuning
         n = load_pretrained(model, cfg.model.pretrained)
-        if cfg.model.init == "xavier":  # heads stay Xavier; the trunk takes the ImageNet weights
-            for head in (model.fc_yaw, model.fc_pitch, model.fc_roll):
-                xavier_init(head)
-        log.info("ImageNet init: %d tensors from %s", n, cfg.model.pretrained)
+        log.info("pretrained init: %d tensors from %s", n, cfg.model.pretrained)
     return model
 
 
