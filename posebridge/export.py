@@ -184,30 +184,6 @@ def _default_calib() -> Path | None:
     return DEFAULT_CALIB if DEFAULT_CALIB.is_dir() else None
 
 
-def add_export_parser(subparsers) -> None:
-    """`posebridge models export --onnx OUT [--model M] [--int8 --calib DIR]`."""
-    # called by posebridge/commands/models.py
-    p = subparsers.add_parser(
-        "export", help="export a model to ONNX (decoding inside the graph), optionally int8-quantized",
-        description="Export a posebridge model to ONNX with angle/spread decoding inside the graph and "
-        "check it against PyTorch on real face crops. --int8 adds static int8 quantization calibrated on "
-        "face crops.",
-    )
-    p.add_argument("--onnx", required=True, metavar="OUT", help="output .onnx file")
-    p.add_argument("--model", default=None, help="model name or checkpoint path (default: the default model)")
-    p.add_argument("--int8", action="store_true", help="write a static int8 (QDQ) model instead of fp32")
-    p.add_argument("--calib", default=None, metavar="DIR",
-                   help="face-crop folder for int8 calibration (never evaluation images); "
-                   "default ../shared/data/aflw-yaw-crops when present")
-    p.add_argument("--calib-count", type=int, default=256, help="calibration crops (default 256)")
-    p.add_argument("--verify", default=None, metavar="DIR",
-                   help="crop folder to compare ONNX with PyTorch on "
-                   "(default ../shared/data/aflw2000-dev-crops when present)")
-    p.add_argument("--verify-count", type=int, default=64, help="crops to verify on (default 64)")
-    p.add_argument("--opset", type=int, default=OPSET)
-    p.set_defaults(func=run_export)
-
-
 def _default_verify() -> Path | None:
     d = Path(__file__).resolve().parents[2] / "shared" / "data" / "aflw2000-dev-crops"
     return d if d.is_dir() else None

@@ -11,11 +11,11 @@ import onnx
 import pytest
 import torch
 
+from posebridge.commands.models import add_export_parser
 from posebridge.errors import ConfigError, InputFileError
 from posebridge.estimator import TorchBackend
 from posebridge.export import (
     META_KEY,
-    add_export_parser,
     evenly,
     list_images,
     load_crops,

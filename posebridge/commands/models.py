@@ -27,15 +27,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls = sub.add_parser("list", help="installed and packaged models")
     ls.set_defaults(func=run_list)
 
-    # Export slot: posebridge/export.py (ONNX etc.) adds its own sub-command when present.
-    try:
-        from posebridge import export as _export
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("posebridge.export",):
-            raise
-        _export = None
-    if _export is not None and hasattr(_export, "add_export_parser"):
-        _export.add_export_parser(sub)
+    add_export_parser(sub)
+
+
+def add_export_parser(sub) -> None:
+    """`posebridge models export --onnx OUT [--model M] [--int8 --calib DIR]` (posebridge.export runs it;
+    imported only when used, so the CLI starts without loading torch)."""
+    p = sub.add_parser(
+        "export", help="export a model to ONNX (decoding inside the graph), optionally int8-quantized",
+        description="Export a posebridge model to ONNX with angle/spread decoding inside the graph and "
+        "check it against PyTorch on real face crops. --int8 adds static int8 quantization calibrated on "
+        "face crops.",
+    )
+    p.add_argument("--onnx", required=True, metavar="OUT", help="output .onnx file")
+    p.add_argument("--model", default=None, help="model name or checkpoint path (default: the default model)")
+    p.add_argument("--int8", action="store_true", help="write a static int8 (QDQ) model instead of fp32")
+    p.add_argument("--calib", default=None, metavar="DIR",
+                   help="face-crop folder for int8 calibration (never evaluation images); "
+                   "default ../shared/data/aflw-yaw-crops when present")
+    p.add_argument("--calib-count", type=int, default=256, help="calibration crops (default 256)")
+    p.add_argument("--verify", default=None, metavar="DIR",
+                   help="crop folder to compare ONNX with PyTorch on "
+                   "(default ../shared/data/aflw2000-dev-crops when present)")
+    p.add_argument("--verify-count", type=int, default=64, help="crops to verify on (default 64)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: posebridge.export.OPSET)")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from posebridge import export
+
+    if args.opset is None:
+        args.opset = export.OPSET
+    return export.run_export(args)
 
 
 def run_pull(args: argparse.Namespace) -> int:
