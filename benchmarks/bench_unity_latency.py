@@ -71,6 +71,7 @@ def publish(args: argparse.Namespace) -> int:
             if pub.send([TOPIC_POSE, msgpack.packb(m, use_bin_type=True, use_single_float=False)]):
                 if record:
                     record.write(json.dumps({"seq": seq, "q": m["q"], "euler": m["euler"]}) + "\n")
+                    record.flush()  # the tests stop this publisher with SIGKILL: nothing may sit in a buffer
                 seq += 1
             next_t = t0 + seq * period
             while (left := next_t - time.monotonic()) > 0:
