@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from posebridge.filtering import FilterConfig, create_filter  # noqa: E402
+from posebridge.filtering import FilterConfig, config_for_model, create_filter  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "aflw2000-dev"
@@ -224,7 +224,14 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = FilterConfig()
+    meta = None
+    if not args.step_only:
+        from posebridge.models.checkpoint import read_checkpoint
+        from posebridge.models.meta import ModelMeta
+        from posebridge.models.store import resolve_model
+
+        meta = ModelMeta.from_dict(read_checkpoint(resolve_model(args.model))["meta"])
+    cfg = config_for_model(meta)  # the model's calibrated filter defaults (checkpoint metadata)
     print("filter defaults:", {k: v for k, v in asdict(cfg).items()})
 
     runs, rows = [], []

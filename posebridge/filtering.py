@@ -60,6 +60,14 @@ class FilterConfig:
         return FilterConfig(**values)
 
 
+def config_for_model(meta: object | None, overrides: dict | None = None) -> FilterConfig:
+    """Filter settings for a model: its calibrated defaults (checkpoint metadata
+    `extra["filter"]`, e.g. the `meas_scale` that maps its softmax spread to frame-to-frame noise),
+    then the user's `overrides` (config file, CLI, control `set`) on top."""
+    calibrated = dict(getattr(meta, "extra", {}) or {}).get("filter", {}) if meta is not None else {}
+    return FilterConfig().replace(**calibrated).replace(**(overrides or {}))
+
+
 def _check(name: str, value: object, current: object) -> object:
     if name == "kind":
         if value not in KINDS:

@@ -54,7 +54,7 @@ class Pipeline:
 
     def __init__(self, cfg: ServeConfig, source, tracker, estimator, publisher, recorder=None,
                  model_name: str = "") -> None:
-        from posebridge.filtering import FilterConfig
+        from posebridge.filtering import config_for_model
 
         self.cfg = cfg
         self.source = source
@@ -63,7 +63,7 @@ class Pipeline:
         self.publisher = publisher
         self.recorder = recorder
         self.model_name = model_name or getattr(getattr(estimator, "meta", None), "name", "")
-        self.filter_config = FilterConfig().replace(**cfg.filter)
+        self.filter_config = config_for_model(getattr(estimator, "meta", None), cfg.filter)
         self.timer = StageTimer(window=1000)
         self.lock = threading.RLock()
         self.streams: dict[object, Stream] = {}

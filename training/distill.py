@@ -254,6 +254,9 @@ def recalibrate_batchnorm(model, input_size: int, root: str | os.PathLike = DEFA
     return len(images)
 
 
+FILTER_MEAS_SCALE = 0.3
+
+
 def export(checkpoint: str | os.PathLike, out: str | os.PathLike = ASSET, flip_average: bool = True,
            detector: str = "", fixture: bool = True, recalibrate: int = 2048,
            root: str | os.PathLike = DEFAULT_ROOT) -> Path:
@@ -274,6 +277,10 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike = ASSET, flip_a
     meta.provenance = dict(PROVENANCE)
     meta.extra = {k: v for k, v in meta.extra.items() if isinstance(v, (str, int, float, bool))}
     meta.extra["flip_average"] = bool(flip_average)
+    # Filter calibration: this model's softmax spread is ~5 deg where WHENet's is ~55, so the Kalman
+    # filter's spread -> measurement-noise scale is the model's own (measured with
+    # benchmarks/bench_filter.py: still-face jitter / spread is 0.04-0.24 here, 0.01-0.02 for WHENet).
+    meta.extra["filter"] = {"meas_scale": FILTER_MEAS_SCALE}
     meta.extra["trained_from"] = Path(checkpoint).name
     if recalibrate:
         meta.extra["bn_recalibrated_on"] = recalibrate_batchnorm(model, meta.input_size, root, recalibrate)
