@@ -41,6 +41,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types on bad bytes (EOFError, KeyError, Unpickling...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Weights only load failed" in first:  # torch's advice to disable weights_only is not ours to give
+            first = "not a weights-only torch file (posebridge never unpickles arbitrary objects)"
         raise InputFileError(path, f"not a readable checkpoint (truncated or wrong format): {first}") \
             from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
