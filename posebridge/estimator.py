@@ -115,12 +115,14 @@ class Estimator:
         resized = [c if c.shape[:2] == (size, size) else crop_square(c, (0, 0, c.shape[1], c.shape[0]), size)
                    for c in crops]
         batch = to_batch(resized, self.meta)
-        angles, stds = self.backend.run(batch)
-        if self.meta.extra.get("flip_average"):
-            # Test-time flip: the mirrored face has yaw and roll negated; average the two views.
-            f_angles, f_stds = self.backend.run(torch.flip(batch, dims=[3]))
-            angles = (angles + f_angles * np.array([-1.0, 1.0, -1.0])) / 2.0
-            stds = (stds + f_stds) / 2.0
+        if not self.meta.extra.get("flip_average"):
+            angles, stds = self.backend.run(batch)
+        else:
+            # Test-time flip in the same backend call: the mirrored face has yaw and roll negated.
+            both_angles, both_stds = self.backend.run(torch.cat([batch, torch.flip(batch, dims=[3])]))
+            n = len(resized)
+            angles = (both_angles[:n] + both_angles[n:] * np.array([-1.0, 1.0, -1.0])) / 2.0
+            stds = (both_stds[:n] + both_stds[n:]) / 2.0
         return [PoseEstimate(*map(float, a), *map(float, s)) for a, s in zip(angles, stds, strict=False)]
 
     def predict(self, image: np.ndarray, boxes: Sequence[Box], detector: str = "") -> list[PoseEstimate]:

@@ -32,19 +32,23 @@ def save_checkpoint(path: str | os.PathLike, model: PoseNet, meta: ModelMeta, **
     return path
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict:
-    """The raw payload, validated; every failure is an InputFileError naming the file."""
+def load_weights_only(path: str | os.PathLike, what: str = "checkpoint") -> object:
+    """`torch.load(weights_only=True)` with every failure as one InputFileError line naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(path, "checkpoint not found")
+        raise InputFileError(path, f"{what} not found")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types on bad bytes (EOFError, KeyError, Unpickling...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "Weights only load failed" in first:  # torch's advice to disable weights_only is not ours to give
             first = "not a weights-only torch file (posebridge never unpickles arbitrary objects)"
-        raise InputFileError(path, f"not a readable checkpoint (truncated or wrong format): {first}") \
-            from None
+        raise InputFileError(path, f"not a readable {what} (truncated or wrong format): {first}") from None
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """The raw payload, validated; every failure is an InputFileError naming the file."""
+    payload = load_weights_only(path, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputFileError(path, f"not a posebridge checkpoint (no '{FORMAT}' header); import it first")
     if payload.get("version", 0) > VERSION:

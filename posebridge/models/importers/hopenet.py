@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from posebridge.errors import InputFileError
+from posebridge.models.checkpoint import load_weights_only
 from posebridge.models.importers.whenet import sha256_file
 from posebridge.models.meta import IMAGENET_MEAN, IMAGENET_STD, CropSpec, ModelMeta
 from posebridge.models.network import HOPENET_BINS, PoseNet, build_model
@@ -52,12 +53,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "file not found")
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load raises many types on bad bytes (EOFError, KeyError, Unpickling...)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        problem = f"not a readable PyTorch state_dict (truncated or wrong format): {first}"
-        raise InputFileError(path, problem) from None
+    sd = load_weights_only(path, "PyTorch state_dict")
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
