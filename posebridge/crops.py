@@ -32,23 +32,36 @@ def roi_3ddfa(landmarks_xy: np.ndarray) -> Box:
     return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
 
 
-def face_roi(box: Box, spec: CropSpec, detector: str = "") -> Box:
+def face_roi(box: Box, spec: CropSpec, detector: str = "", yaw: float | None = None) -> Box:
     """The crop box a model expects for a face-detector box.
 
     For the "3ddfa" protocol the detector box is mapped to the landmark ROI with offsets fitted per
-    detector (posebridge.faces.roi_map), falling back to the checkpoint's own `box_map`.
+    detector (posebridge.faces.roi_map), falling back to the checkpoint's own `box_map`. A detector's box
+    slides sideways on the face as the head turns, so a map with a `dx_yaw` term shifts the centre by
+    dx_yaw * sin(yaw) box widths when the face's yaw is known (`yaw`, degrees: an earlier estimate).
     """
     if spec.protocol == "3ddfa":
-        from posebridge.faces.roi_map import box_map_for
-
-        m = box_map_for(detector) or spec.box_map  # centre offsets and side as fractions of the box
+        m = box_map(spec, detector)  # centre offsets and side as fractions of the box
         x0, y0, x1, y1 = box
         w, h = x1 - x0, y1 - y0
-        cx = (x0 + x1) / 2 + m.get("dx", 0.0) * w
+        dx = m.get("dx", 0.0) + (m.get("dx_yaw", 0.0) * np.sin(np.radians(yaw)) if yaw is not None else 0.0)
+        cx = (x0 + x1) / 2 + dx * w
         cy = (y0 + y1) / 2 + m.get("dy", 0.0) * h
         side = m.get("scale", np.sqrt(2.0)) * max(w, h)
         return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
     return square_box(box, spec.margin)
+
+
+def box_map(spec: CropSpec, detector: str = "") -> dict[str, float]:
+    """The detector box -> ROI map for `detector`: its fitted map, else the checkpoint's own."""
+    from posebridge.faces.roi_map import box_map_for
+
+    return box_map_for(detector) or dict(spec.box_map)
+
+
+def roi_uses_yaw(spec: CropSpec, detector: str = "") -> bool:
+    """Whether the ROI for this detector's boxes depends on the face's yaw (see `face_roi`)."""
+    return spec.protocol == "3ddfa" and bool(box_map(spec, detector).get("dx_yaw"))
 
 
 def crop_square(image: np.ndarray, box: Box, size: int) -> np.ndarray:

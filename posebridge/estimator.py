@@ -4,6 +4,7 @@ Runtime in posebridge.backends when installed) and all return the same arrays.""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -11,7 +12,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from posebridge.crops import Box, crop_square, face_roi, to_batch
+from posebridge.crops import Box, crop_square, face_roi, roi_uses_yaw, to_batch
 from posebridge.models.bins import decode
 from posebridge.models.meta import ANGLES, ModelMeta
 from posebridge.models.network import PoseNet
@@ -103,9 +104,10 @@ class Estimator:
 
         return cls(create_backend(backend, net, meta, device), meta)
 
-    def crop(self, image: np.ndarray, box: Box, detector: str = "") -> np.ndarray:
-        """The model's ROI for a detector box (`detector` selects the fitted box map, if any)."""
-        return crop_square(image, face_roi(box, self.meta.crop, detector), self.meta.input_size)
+    def crop(self, image: np.ndarray, box: Box, detector: str = "", yaw: float | None = None) -> np.ndarray:
+        """The model's ROI for a detector box (`detector` selects the fitted box map, if any; `yaw`, an
+        earlier estimate of the face's yaw, lets a yaw-aware map follow the box's sideways slide)."""
+        return crop_square(image, face_roi(box, self.meta.crop, detector, yaw), self.meta.input_size)
 
     def predict_crops(self, crops: Sequence[np.ndarray]) -> list[PoseEstimate]:
         """Crops already cut to the model's ROI (BGR uint8, any size; resized here)."""
@@ -127,4 +129,37 @@ class Estimator:
 
     def predict(self, image: np.ndarray, boxes: Sequence[Box], detector: str = "") -> list[PoseEstimate]:
         """Faces given by detector boxes in a BGR frame."""
-        return self.predict_crops([self.crop(image, b, detector) for b in boxes])
+        return self.predict_faces([(image, b, detector) for b in boxes])
+
+    def predict_faces(self, faces: Sequence[tuple[np.ndarray, Box, str]],
+                      yaw_hints: Sequence[float | None] | None = None,
+                      timings: dict[str, float] | None = None) -> list[PoseEstimate]:
+        """Faces given as (BGR frame, detector box, detector name), in one batch.
+
+        When the model's ROI for a detector depends on yaw (posebridge.crops.face_roi), a face with a
+        yaw hint (e.g. the tracked face's previous estimate) is cropped with it in one pass; a face
+        without one is estimated twice: the first pass's yaw places the second pass's crop.
+        `timings`, when given, receives the milliseconds spent cropping ("crop") and in the network
+        ("infer")."""
+        hints = list(yaw_hints) if yaw_hints is not None else [None] * len(faces)
+        clock = {"crop": 0.0, "infer": 0.0}
+
+        def run(items: list[tuple[np.ndarray, Box, str, float | None]]) -> list[PoseEstimate]:
+            t0 = time.perf_counter()
+            crops = [self.crop(*item) for item in items]
+            t1 = time.perf_counter()
+            out = self.predict_crops(crops)
+            clock["crop"] += (t1 - t0) * 1000.0
+            clock["infer"] += (time.perf_counter() - t1) * 1000.0
+            return out
+
+        poses = run([(*face, hint) for face, hint in zip(faces, hints, strict=True)])
+        redo = [i for i, ((_, _, det), hint) in enumerate(zip(faces, hints, strict=True))
+                if hint is None and roi_uses_yaw(self.meta.crop, det)]
+        if redo:
+            for i, pose in zip(redo, run([(*faces[i], poses[i].yaw) for i in redo]), strict=True):
+                poses[i] = pose
+        if timings is not None:
+            for k, v in clock.items():
+                timings[k] = timings.get(k, 0.0) + v
+        return poses

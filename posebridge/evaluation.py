@@ -125,12 +125,13 @@ def evaluate_aflw2000(
         det = create_detector(detector)
     rows: list[dict] = []
     missed = 0
-    pending: list[tuple[PoseSample, np.ndarray, Box]] = []
+    pending: list[tuple[PoseSample, object, Box]] = []  # (sample, landmark crop | detector face, box)
 
     def flush() -> None:
         if not pending:
             return
-        poses = estimator.predict_crops([c for _, c, _ in pending])
+        items = [item for _, item, _ in pending]
+        poses = estimator.predict_faces(items) if det is not None else estimator.predict_crops(items)
         for (s, _, roi), p in zip(pending, poses, strict=True):
             rows.append({
                 "image": s.image_path.name, "gt_yaw": s.yaw, "gt_pitch": s.pitch, "gt_roll": s.roll,
@@ -153,11 +154,11 @@ def evaluate_aflw2000(
                 missed += 1
                 continue
             roi = best.box
-            crop = estimator.crop(image, roi, best.detector or det.name)
+            item = (image, roi, best.detector or det.name)
         else:
             roi = landmark_roi(s, protocol)
-            crop = crop_square(image, roi, estimator.meta.input_size)
-        pending.append((s, crop, roi))
+            item = crop_square(image, roi, estimator.meta.input_size)
+        pending.append((s, item, roi))
         if len(pending) >= batch_size:
             flush()
     flush()

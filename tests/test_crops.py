@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posebridge.crops import crop_square, face_roi, roi_3ddfa, square_box, to_batch
+from posebridge.crops import crop_square, face_roi, roi_3ddfa, roi_uses_yaw, square_box, to_batch
 from posebridge.evaluation import hopenet_loose_box
 from posebridge.models.meta import CropSpec, ModelMeta
 
@@ -29,6 +29,21 @@ def test_face_roi_uses_the_models_convention():
     assert face_roi(box, CropSpec("loose", 0.1)) == pytest.approx((-10, -10, 110, 110))
     spec = CropSpec("3ddfa", box_map={"dx": 0.0, "dy": 0.1, "scale": 1.5})
     assert face_roi(box, spec) == pytest.approx((-25, -15, 125, 135))
+
+
+def test_yaw_term_slides_the_3ddfa_roi_sideways():
+    box = (0.0, 0.0, 100.0, 100.0)
+    spec = CropSpec("3ddfa", box_map={"dx": 0.01, "dx_yaw": 0.3, "dy": 0.1, "scale": 1.5})
+    straight = face_roi(box, spec)
+    assert face_roi(box, spec, yaw=0.0) == pytest.approx(straight)
+    assert (straight[0] + straight[2]) / 2 == pytest.approx(51.0)  # no yaw known: the intercept only
+    right, left = face_roi(box, spec, yaw=30.0), face_roi(box, spec, yaw=-30.0)
+    assert (right[0] + right[2]) / 2 == pytest.approx(51.0 + 100 * 0.3 * 0.5)
+    assert (left[0] + left[2]) / 2 == pytest.approx(51.0 - 100 * 0.3 * 0.5)
+    assert right[1] == straight[1] and right[2] - right[0] == pytest.approx(150.0)
+    assert face_roi(box, CropSpec("loose", 0.1), yaw=30.0) == face_roi(box, CropSpec("loose", 0.1))
+    assert roi_uses_yaw(spec) and not roi_uses_yaw(CropSpec("loose", 0.1))
+    assert not roi_uses_yaw(CropSpec("3ddfa", box_map={"dx": 0.0}), detector="__none__")
 
 
 def test_hopenet_loose_box_ignores_missing_points_and_loosens_like_hopenet():

@@ -143,23 +143,36 @@ def test_bad_labels_file(tmp_path):
         create_dataset("aflw_distill", {"root": str(tmp_path / "nowhere")})
 
 
-def test_shipped_config_trains_one_step(tmp_path):
-    """The shipped config through the real trainer on a tiny synthetic copy of the data layout."""
+def test_one_command_trains_and_packages_the_shipped_config(tmp_path, capsys):
+    """`python -m training.distill train`: the shipped config through the real trainer, then the export,
+    on a tiny synthetic copy of the data layout."""
     from posebridge.models.checkpoint import load_checkpoint
-    from training.config import load_config
-    from training.train import train
+    from training.distill import main
 
     root = write_crops(tmp_path / "crops", [row(f"image{5000 + i:05d}.jpg", 8.0) for i in range(12)])
-    cfg = load_config(REPO / "training" / "configs" / "posebridge_small.toml", [
-        f"data.options.root={str(root)!r}", "data.options.progress=false", "optim.epochs=1",
-        "optim.max_steps_per_epoch=1", "optim.batch_size=4", "data.val_fraction=0.25",
-        f"run.out_dir={str(tmp_path / 'run')!r}", "run.progress=false",
-    ])
-    result = train(cfg)
-    model, meta = load_checkpoint(result.last_path)
+    out = tmp_path / "packaged.pt"
+    sets = [f"data.options.root={str(root)!r}", "data.options.progress=false", "optim.epochs=1",
+            "optim.max_steps_per_epoch=1", "optim.batch_size=4", "data.val_fraction=0.25",
+            f"run.out_dir={str(tmp_path / 'run')!r}", "run.progress=false", "run.compile=false",
+            "data.num_workers=0"]
+    assert main(["train", "--out", str(out), "--no-fixture", *[a for s in sets for a in ("--set", s)]]) == 0
+    assert "wrote" in capsys.readouterr().out
+    model, meta = load_checkpoint(out)
     assert meta.backbone == "mobilenet_v3_small" and meta.crop.protocol == "3ddfa"
-    assert meta.name == "posebridge-small" and meta.input_size == cfg.model.input_size
+    assert meta.name == "posebridge-small" and meta.input_size == 112
     assert all(b.offset == "center" and b.num_bins == 66 for b in meta.bins.values())
+    assert meta.extra["flip_average"] is True and meta.extra["filter"]["meas_scale"] > 0
+    assert meta.extra["trained_from"] == "last.pt" and meta.extra["bn_recalibrated_on"] == 12
+    assert (tmp_path / "run" / "last.pt").exists()
+
+
+def test_one_command_reports_a_bad_config_in_one_line(tmp_path, capsys):
+    from training.distill import main
+
+    assert main(["train", "--out", str(tmp_path / "o.pt"), "--set", "optim.nonsense=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("distill: error:") and "optim.nonsense" in err and "\n" not in err
+    assert not (tmp_path / "o.pt").exists()
 
 
 def test_export_command_reports_a_bad_checkpoint_in_one_line(tmp_path, capsys):

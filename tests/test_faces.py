@@ -144,4 +144,4 @@ def test_dlib_profile_fallback_finds_a_turned_face_hog_misses():
     hog_only = create_detector("dlib_hog", profile_fallback=False).detect(canvas)
     assert not any(matches(b, truth) for b in hog_only)
     boxes = create_detector("dlib_hog").detect(canvas)
-    assert any(matches(b, truth) and b.detector == "haar" for b in boxes)  # ROI maps are per detector
+    assert any(matches(b, truth) and b.detector == "haar_profile" for b in boxes)  # ROI maps: per detector

@@ -18,7 +18,7 @@ from posebridge.control import request
 from posebridge.estimator import Estimator
 from posebridge.faces import create_detector
 from posebridge.faces.tracker import FaceTracker
-from posebridge.models.meta import ModelMeta
+from posebridge.models.meta import CropSpec, ModelMeta
 from posebridge.models.network import build_model
 from posebridge.pipeline import Pipeline
 from posebridge.sources.camera import CameraSource
@@ -97,6 +97,28 @@ def test_messages_reach_a_real_subscriber(tmp_path, estimator):
     stages = pipe.timer.summary()
     for name in ("decode", "detect", "crop", "infer", "filter", "publish", "latency", "capture", "pose"):
         assert stages[name]["count"] >= 1, name
+
+
+def test_tracked_face_places_its_crop_with_the_previous_yaw(tmp_path, monkeypatch):
+    """With a yaw-aware box map (3DDFA protocol) the first frame of a face takes two passes; after that
+    the stream's previous yaw places the crop in one."""
+    import posebridge.faces.roi_map as roi_map
+
+    monkeypatch.setitem(roi_map.BOX_MAPS, "dlib_hog", {"dx": 0.0, "dx_yaw": 0.35, "dy": 0.06, "scale": 1.37})
+    torch.manual_seed(0)
+    meta = ModelMeta(name="test-lenet", backbone="lenet", input_size=64)
+    meta.crop = CropSpec(protocol="3ddfa")
+    est = Estimator.from_model(build_model("lenet"), meta, device="cpu")
+    calls: list[int] = []
+    real = est.predict_crops
+    monkeypatch.setattr(est, "predict_crops", lambda crops: calls.append(len(crops)) or real(crops))
+    pipe = make_pipeline(folder(tmp_path, [canvas(1, i) for i in range(5)]), est)
+    try:
+        msgs = run_all(pipe)
+    finally:
+        pipe.close()
+    assert all(m.tracked and m.raw is not None for m in msgs) and len(msgs) == 5
+    assert calls == [1, 1, 1, 1, 1, 1]  # frame 1: first pass + yaw-placed pass; frames 2-5: one pass
 
 
 def test_no_face_in_frame_publishes_lost(tmp_path, estimator):

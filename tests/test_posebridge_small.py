@@ -109,3 +109,28 @@ def test_detector_box_maps_to_landmark_roi():
         assert (y0 + y1) / 2 == pytest.approx(150.0 + 100.0 * m["dy"])
         assert 1.0 < m["scale"] < 1.6 and 0.0 < m["dy"] < 0.3
     assert box_map_for("no-such-detector") == {}
+
+
+def test_yaw_placed_crop_takes_a_second_pass_unless_given_a_hint(estimator, monkeypatch):
+    """A detector box whose ROI depends on yaw (a map with dx_yaw; the shipped maps have none): without
+    a hint the first pass's yaw places the crop of the second; with a hint one pass uses it."""
+    monkeypatch.setitem(BOX_MAPS, "dlib_hog", {"dx": 0.0115, "dx_yaw": 0.3515, "dy": 0.0578, "scale": 1.3723})
+    frame = np.full((240, 320, 3), 110, np.uint8)
+    frame[60:172, 100:212] = cv2.imread(str(FIXTURES / "synthetic_face_112.png"))
+    box, det = (125.0, 80.0, 195.0, 150.0), "dlib_hog"
+    first = estimator.predict_crops([estimator.crop(frame, box, det)])[0]
+    second = estimator.predict_crops([estimator.crop(frame, box, det, yaw=first.yaw)])[0]
+    assert estimator.predict_faces([(frame, box, det)])[0].angles == pytest.approx(second.angles, abs=1e-4)
+    hinted = estimator.predict_crops([estimator.crop(frame, box, det, yaw=40.0)])[0]
+    got = estimator.predict_faces([(frame, box, det)], [40.0])[0]
+    assert got.angles == pytest.approx(hinted.angles, abs=1e-4)
+    assert estimator.crop(frame, box, det, yaw=40.0).tobytes() != estimator.crop(frame, box, det).tobytes()
+
+
+def test_shipped_maps_place_the_crop_in_one_pass(estimator, monkeypatch):
+    calls: list[int] = []
+    real = estimator.predict_crops
+    monkeypatch.setattr(estimator, "predict_crops", lambda crops: calls.append(len(crops)) or real(crops))
+    frame = np.full((240, 320, 3), 110, np.uint8)
+    estimator.predict_faces([(frame, (125.0, 80.0, 195.0, 150.0), name) for name in BOX_MAPS])
+    assert calls == [len(BOX_MAPS)]

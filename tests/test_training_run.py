@@ -52,6 +52,15 @@ def test_resume_continues_the_same_run(tmp_path):
     assert (tmp_path / "b" / "loss_curves.png").stat().st_size > 1000
 
 
+def test_channels_last_trains_the_same_model(tmp_path):
+    """run.channels_last only changes the memory layout: same seed, same weights (to float rounding)."""
+    a = read_checkpoint(train(tiny(tmp_path / "a", "optim.epochs=2")).last_path)["state_dict"]
+    b = read_checkpoint(train(tiny(tmp_path / "b", "optim.epochs=2", "run.channels_last=true")).last_path)
+    assert any(v.dim() == 4 for v in a.values())
+    for k, v in a.items():
+        assert torch.allclose(v.float(), b["state_dict"][k].float(), atol=1e-4), k
+
+
 def test_checkpoint_is_native_with_bin_centres_and_protocol(tmp_path):
     result = train(tiny(tmp_path, "optim.epochs=1", "model.crop_protocol=3ddfa", "model.name=tiny"))
     model, meta = load_checkpoint(result.best_path)

@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from posebridge.errors import ConfigError, InputFileError
+from posebridge.errors import ConfigError, InputFileError, PoseBridgeError
 from training.data import PoseDataset, Record, register_dataset
 
 TEACHERS = ("opentrack", "whenet", "fsanet")
@@ -299,13 +299,50 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike = ASSET, flip_a
     return path
 
 
+CONFIG = Path(__file__).resolve().parent / "configs" / "posebridge_small.toml"
+
+
+def train_and_export(config: str | os.PathLike = CONFIG, overrides: Sequence[str] = (),
+                     out: str | os.PathLike = ASSET, fixture: bool = True) -> int:
+    """The one command behind the shipped model: train with `config`, then export the run's last
+    checkpoint (end of the cosine schedule) to `out`. Prints the wall time of both steps."""
+    import logging
+    import sys
+    import time
+
+    from training.config import load_config
+    from training.train import train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    t0 = time.time()
+    try:
+        cfg = load_config(config, list(overrides))
+        result = train(cfg)
+        if result.last_path is None:
+            raise ConfigError("training produced no checkpoint")
+        t1 = time.time()
+        path = export(result.last_path, out, fixture=fixture, root=cfg.data.options.get("root", DEFAULT_ROOT))
+    except PoseBridgeError as exc:
+        print(f"distill: error: {exc}", file=sys.stderr)
+        return 2
+    t2 = time.time()
+    print(f"trained {cfg.run.out_dir} in {(t1 - t0) / 60:.1f} min, exported in {t2 - t1:.0f} s: "
+          f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB); total {(t2 - t0) / 60:.1f} min")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
     ap = argparse.ArgumentParser(prog="python -m training.distill",
-                                 description="Package a trained distilled student as posebridge-small.")
+                                 description="Train and package the distilled student posebridge-small.")
     sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train (training/configs/posebridge_small.toml) and export in one go")
+    t.add_argument("--config", default=str(CONFIG), help="trainer TOML config")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    t.add_argument("--out", default=str(ASSET), help="where the packaged model goes")
+    t.add_argument("--no-fixture", action="store_true", help="do not re-record the test fixture's angles")
     e = sub.add_parser("export", help="best.pt -> posebridge/assets/posebridge-small.pt")
     e.add_argument("checkpoint")
     e.add_argument("--out", default=str(ASSET))
@@ -315,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="re-estimate BatchNorm statistics on N training crops (0 = keep the trained ones)")
     e.add_argument("--root", default=str(DEFAULT_ROOT), help="the aflw-yaw-crops folder (for recalibration)")
     args = ap.parse_args(argv)
+    if args.cmd == "train":
+        return train_and_export(args.config, args.set, args.out, fixture=not args.no_fixture)
     try:
         path = export(args.checkpoint, args.out, not args.no_flip_average, fixture=not args.no_fixture,
                       recalibrate=args.recalibrate, root=args.root)

@@ -276,12 +276,16 @@ class Trainer:
         self.bins = bins_from_config(cfg)
         self._build_data()
         self.model = make_model(cfg).to(self.rt.device)
+        self.memory_format = torch.channels_last if cfg.run.channels_last else torch.contiguous_format
+        self.model.to(memory_format=self.memory_format)
         check_input_size(self.model, cfg.model.input_size, self.rt.device)
         self.meta = make_meta(cfg, self.train_base)
         self.net: nn.Module = self.model
         if self.rt.world > 1:
             ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        if cfg.run.compile:
+            self.net = torch.compile(self.net, dynamic=False)
         self.optimizer = make_optimizer(cfg, self.model)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.rt.amp)
         self.history: list[dict] = []
@@ -404,7 +408,7 @@ class Trainer:
             lr = cfg.optim.lr * lr_factor(cfg, self.step, total_steps, n_steps, frac)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            x = batch["image"].to(rt.device, non_blocking=True)
+            x = batch["image"].to(rt.device, non_blocking=True).contiguous(memory_format=self.memory_format)
             y = batch["angles"]
             with torch.autocast("cuda", dtype=torch.float16, enabled=rt.amp):
                 outputs = self.net(x)

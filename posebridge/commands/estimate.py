@@ -149,9 +149,8 @@ def run(args: argparse.Namespace) -> int:
 
     def flush() -> None:
         nonlocal n_faces
-        crops = [estimator.crop(img, f.box, f.detector or detector.name) for _, _, img, faces in pending
-                 for f in faces]
-        poses = iter(estimator.predict_crops(crops))
+        poses = iter(estimator.predict_faces([(img, f.box, f.detector or detector.name)
+                                              for _, _, img, faces in pending for f in faces]))
         for source, index, img, faces in pending:
             for k, face in enumerate(faces):
                 p = next(poses)

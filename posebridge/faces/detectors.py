@@ -23,6 +23,7 @@ from posebridge.faces.base import FaceBox, register_detector
 
 DEFAULT_DETECTOR = "dlib_hog"  # measured: docs/detectors.md (yunet is better but needs a model file)
 FALLBACK_DETECTOR = "haar"  # when the default's package is missing: opencv-python alone
+PROFILE_TAG = "haar_profile"  # FaceBox.detector of boxes from the Haar profile cascades (own ROI map)
 
 
 def available(name: str) -> bool:
@@ -120,20 +121,22 @@ class HaarDetector:
         return gray, k, max(20, round(self.min_size / k))
 
     def _profiles(self, gray: np.ndarray, min_px: int) -> list[tuple]:
+        """Profile-cascade rects, tagged PROFILE_TAG: their boxes frame a turned face differently from
+        frontal ones, so they get their own ROI map (posebridge.faces.roi_map)."""
         w_img = gray.shape[1]
         rects = self._run(self.profile_cascade, gray, min_px)
         rects += [(w_img - x - w, y, w, h, s)
                   for x, y, w, h, s in self._run(self.profile_cascade, cv2.flip(gray, 1), min_px)]
-        return rects
+        return [(*r, PROFILE_TAG) for r in rects]
 
     def _boxes(self, rects: list[tuple], k: float) -> list[FaceBox]:
-        boxes = [FaceBox(x * k, y * k, (x + w) * k, (y + h) * k, s, detector=self.name)
-                 for x, y, w, h, s in rects]
+        boxes = [FaceBox(x * k, y * k, (x + w) * k, (y + h) * k, s, detector=tag)
+                 for x, y, w, h, s, tag in rects]
         return sorted(nms(boxes, 0.3), key=lambda b: -b.width * b.height)
 
     def detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
         gray, k, min_px = self._prepare(image_bgr)
-        rects = self._run(self.frontal, gray, min_px)
+        rects = [(*r, self.name) for r in self._run(self.frontal, gray, min_px)]
         if self.profile == "always" or (self.profile == "fallback" and not rects):
             rects += self._profiles(gray, min_px)
         return self._boxes(rects, k)
@@ -150,7 +153,7 @@ class DlibHogDetector:
     times to find faces smaller than ~80 px (slow); `threshold` shifts the SVM decision (negative finds
     more faces, with more false alarms). With `profile_fallback`, a frame where HOG finds nothing is
     searched with OpenCV's Haar profile cascades (shrunk to `profile_input_width`); those boxes carry
-    detector "haar"."""
+    detector "haar_profile" (PROFILE_TAG)."""
 
     name = "dlib_hog"
 

@@ -2,12 +2,17 @@
 
 Models trained on 3DDFA-protocol crops (posebridge-small) expect a square centred on the bounding box
 of the 68 landmarks with side sqrt(2) x its longer side. A face detector's box is smaller and sits
-lower or higher on the face depending on the detector, so `posebridge.crops.face_roi` maps it:
+lower or higher on the face depending on the detector, and slides sideways as the head turns, so
+`posebridge.crops.face_roi` maps it:
 
-    centre = box centre + (dx * box width, dy * box height)      side = scale * max(box width, height)
+    centre = box centre + ((dx + dx_yaw * sin(yaw)) * box width, dy * box height)
+    side = scale * max(box width, box height)
 
-The numbers are one global fit per detector (medians over every matched face of AFLW2000-dev, not
-per-image tuning) made by `python benchmarks/fit_roi_map.py --detector haar --detector yunet`; see
+where yaw is the model's own estimate (the tracked face's previous one, or a first pass: see
+`Estimator.predict_faces`); the shipped maps leave the yaw term out (see below). The numbers are one
+global fit per detector on AFLW2000-dev (Theil-Sen line for dx in sin(labelled yaw), medians for dy
+and scale; not per-image tuning) made by
+`python benchmarks/fit_roi_map.py --detector dlib_hog --detector haar --detector yunet`; see
 docs/models.md for the fit, its spread and what it does to accuracy. A detector without a fit falls back
 to the checkpoint's own `crop.box_map`, then to scale sqrt(2) with no offset.
 """
@@ -15,15 +20,21 @@ to the checkpoint's own `crop.box_map`, then to scale sqrt(2) with no offset.
 from __future__ import annotations
 
 # Fitted on AFLW2000-dev (1,040 images, 450x450) by benchmarks/fit_roi_map.py with each detector's default
-# options; faces matched: dlib_hog 781 own boxes + 83 Haar-profile fallback boxes (176 missed), haar 752
-# (288 missed), yunet 1,027 (13 missed). Mean IoU with the landmark ROI (plain sqrt(2) square of the box
-# -> mapped): dlib_hog 0.75 -> 0.78, haar 0.63 -> 0.78, yunet 0.61 -> 0.85. dlib_hog's profile fallback
-# boxes carry detector "haar" and use the haar map.
+# options; faces matched: dlib_hog 781 own boxes (176 missed), haar 663 frontal (258 missed), yunet 1,027
+# (13 missed); haar_profile: 143 profile-cascade boxes (dlib_hog's fallback and haar's, one per image).
+# Mean IoU with the landmark ROI (plain sqrt(2) square of the box -> mapped without the yaw term -> with
+# it, given the labelled yaw): dlib_hog 0.75 -> 0.78 -> 0.84, haar 0.65 -> 0.79 -> 0.84, yunet 0.61 ->
+# 0.85 -> 0.86, haar_profile 0.50 -> 0.75 -> 0.75.
 BOX_MAPS: dict[str, dict[str, float]] = {
-    "dlib_hog": {"dx": 0.0211, "dy": 0.0578, "scale": 1.3723},
-    "haar": {"dx": 0.0035, "dy": 0.1389, "scale": 1.1933},
-    "yunet": {"dx": 0.0013, "dy": 0.1175, "scale": 1.099},
+    "dlib_hog": {"dx": 0.0115, "dy": 0.0578, "scale": 1.3723},
+    "haar": {"dx": -0.0001, "dy": 0.1394, "scale": 1.2038},
+    "yunet": {"dx": -0.0012, "dy": 0.1175, "scale": 1.099},
+    "haar_profile": {"dx": -0.0238, "dy": 0.1429, "scale": 1.0064},
 }
+# The fitted yaw terms (dx_yaw: dlib_hog +0.3515, haar +0.3411, yunet +0.0779, haar_profile +0.0446) are
+# not applied: placing the crop with the model's own yaw estimate did not help the shipped model (dlib_hog
+# -0.03 deg, haar +0.17, yunet +0.01 mean MAE; docs/models.md), because the first-pass yaw is itself
+# biased by the box's slide. A map given a `dx_yaw` (here or in a checkpoint's crop.box_map) turns it on.
 
 
 def box_map_for(detector: str) -> dict[str, float]:
