@@ -67,8 +67,8 @@ def collect(detector_name: str, data: Path, yunet: Path, min_iou: float, limit: 
 
 def offsets(rows: list[dict], tag: str | None = None) -> np.ndarray:
     """(M, 4) dx, dy, scale and the labelled yaw (degrees) of the matched faces (only boxes tagged `tag`
-    when given: a detector's fallback, e.g. dlib_hog's Haar profile boxes tagged "haar", keeps its own
-    map)."""
+    when given: a detector's fallback, e.g. dlib_hog's Haar profile boxes tagged "haar_profile", keeps
+    its own map)."""
     out = []
     for r in rows:
         if r["box"] is None or (tag is not None and r.get("tag", tag) != tag):
@@ -111,6 +111,17 @@ def agreement(rows: list[dict], m: dict, tag: str | None = None, with_yaw: bool 
         serr.append(abs((a[2] - a[0]) / side - 1.0))
     return {"mean_iou": float(np.mean(ious)), "median_centre_err": float(np.median(cerr)),
             "median_scale_err": float(np.median(serr))}
+
+
+def summarize(rows: list[dict], tag: str, o: np.ndarray, m: dict, images: int, missed: int,
+              fallback: int) -> dict:
+    """One detector's (or the pooled profile boxes') report: counts, map, spread and ROI agreement."""
+    return {"images": images, "missed": missed, "fallback_boxes": fallback, "map": m,
+            "iqr": {k: [round(float(v), 4) for v in np.percentile(o[:, i], [25, 75])]
+                    for i, k in enumerate(("dx", "dy", "scale"))},
+            "before": agreement(rows, {"dx": 0.0, "dy": 0.0, "scale": float(np.sqrt(2))}, tag),
+            "after_no_yaw": agreement(rows, m, tag),
+            "after": agreement(rows, m, tag, with_yaw=True)}
 
 
 def plot(results: dict[str, np.ndarray], maps: dict[str, dict], path: Path) -> None:
@@ -231,13 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         fitted[name], dists[name], all_rows[name] = m, o, res
         n, missed = len(res["rows"]), sum(r["box"] is None for r in res["rows"])
         other = sum(1 for r in res["rows"] if r["box"] is not None and r.get("tag", name) != name)
-        report[name] = {"images": n, "missed": missed, "fallback_boxes": other, "map": m,
-                        "iqr": {k: [round(float(v), 4) for v in np.percentile(o[:, i], [25, 75])]
-                                for i, k in enumerate(("dx", "dy", "scale"))},
-                        "before": agreement(res["rows"], {"dx": 0.0, "dy": 0.0, "scale": float(np.sqrt(2))},
-                                            res["detector"]),
-                        "after_no_yaw": agreement(res["rows"], m, res["detector"]),
-                        "after": agreement(res["rows"], m, res["detector"], with_yaw=True)}
+        report[name] = summarize(res["rows"], res["detector"], o, m, n, missed, other)
     # Haar profile-cascade boxes (dlib_hog's fallback, haar's when no frontal face) get a map of their own,
     # fitted on every such box of the detectors above (one per image).
     profile = {r["image"]: r for res in all_rows.values() for r in res["rows"]
@@ -247,13 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         o = offsets(rows, PROFILE_TAG)
         m = fitted[PROFILE_TAG] = fit_map(o)
         dists[PROFILE_TAG] = o
-        report[PROFILE_TAG] = {"images": len(rows), "missed": 0, "fallback_boxes": 0, "map": m,
-                               "iqr": {k: [round(float(v), 4) for v in np.percentile(o[:, i], [25, 75])]
-                                       for i, k in enumerate(("dx", "dy", "scale"))},
-                               "before": agreement(rows, {"dx": 0.0, "dy": 0.0, "scale": float(np.sqrt(2))},
-                                                   PROFILE_TAG),
-                               "after_no_yaw": agreement(rows, m, PROFILE_TAG),
-                               "after": agreement(rows, m, PROFILE_TAG, with_yaw=True)}
+        report[PROFILE_TAG] = summarize(rows, PROFILE_TAG, o, m, len(rows), 0, 0)
     print(f"{'detector':12s} {'images':>6s} {'missed':>6s} {'dx':>8s} {'dx_yaw':>7s} {'dy':>8s} "
           f"{'scale':>7s} {'IoU: sqrt2':>10s} {'no yaw':>6s} {'yaw':>6s} {'centre err':>10s} "
           f"{'scale err':>9s}")
