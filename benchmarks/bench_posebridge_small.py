@@ -1,11 +1,12 @@
 """CPU latency of the shipped posebridge-small beside WHENet, per face crop at batch 1, in the same run.
 
 For each model: the network alone in PyTorch fp32 and in ONNX Runtime (posebridge.backends, fp32
-graph with decoding inside), and the full `Estimator.predict_crops` call (resize + normalise + network,
-plus the mirrored second pass when the model's metadata turns flip averaging on, as posebridge-small's
-does). Median over repeats after warm-up; real face crops from ../shared when present (speed does not
-depend on pixels). WHENet is the installed one (`posebridge models pull whenet`), else imported from
-../shared/models/WHENet.h5, else a randomly initialised network of the same shape (same speed).
+graph with decoding inside), and the full `Estimator.predict_crops` call (crop + resize + normalise +
+network over the model's test-time views in one batch: each zoom view of its metadata's `tta_zooms`, and
+its mirror image when `flip_average` is on, as posebridge-small's are). Median over repeats after
+warm-up; real face crops from ../shared when present (speed does not depend on pixels). WHENet is the
+installed one (`posebridge models pull whenet`), else imported from ../shared/models/WHENet.h5, else a
+randomly initialised network of the same shape (same speed).
 
     .venv/bin/python benchmarks/bench_posebridge_small.py --json out.json --plot out.png
 """
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         x = to_batch([cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)], meta)
         backends = {"torch fp32": TorchBackend(net, meta, "cpu", half=False),
                     "onnxruntime fp32": create_backend("onnx", net, meta, "cpu", threads=args.threads)}
-        row = {"model": label, "input": size, "flip_average": bool(meta.extra.get("flip_average"))}
+        row = {"model": label, "input": size, "flip_average": bool(meta.extra.get("flip_average")),
+               "zooms": list(Estimator(backends["torch fp32"], meta).zooms)}
         for name, backend in backends.items():
             ms, n = median_ms(lambda b=backend, x=x: b.run(x), args.warmup, args.repeats, args.budget)
             row[f"{name} network ms"], row[f"{name} n"] = ms, n
@@ -104,11 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     cols = ["torch fp32 network ms", "onnxruntime fp32 network ms", "torch fp32 estimator ms",
             "onnxruntime fp32 estimator ms"]
-    print("| model | input | flip avg | " + " | ".join(c.replace(" ms", "") for c in cols) + " |")
-    print("|---|---|---|" + "---|" * len(cols))
+    heads = " | ".join(c.replace(" ms", "") for c in cols)
+    print(f"| model | input | flip avg | zoom views | {heads} |")
+    print("|---|---|---|---|" + "---|" * len(cols))
     for r in rows:
         print(f"| {r['model']} | {r['input']} | {'on' if r['flip_average'] else 'off'} | "
-              + " | ".join(f"{r[c]:.2f}" for c in cols) + " |")
+              f"{', '.join(f'{z:g}' for z in r['zooms'])} | " + " | ".join(f"{r[c]:.2f}" for c in cols)
+              + " |")
     print(f"ms per crop, batch 1, median; {args.threads} threads; {os.cpu_count()} CPUs; "
           f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     result = {"rows": rows, "threads": args.threads, "cpus": os.cpu_count(), "load_avg": load}

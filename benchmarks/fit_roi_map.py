@@ -161,35 +161,36 @@ def eval_model(model: str, detections: dict[str, dict], fitted: dict[str, dict],
     mapped detector ROI on those faces (the shipped map, posebridge.faces.roi_map; the detections cached
     by the fit, same matching rule), and that ROI placed with the model's yaw (the `fitted` maps with
     their dx_yaw term)."""
-    from posebridge.crops import crop_square
+    from posebridge.crops import face_roi
     from posebridge.estimator import Estimator
     from posebridge.faces import roi_map
 
     est = Estimator.load(model, device="cpu")
-    size = est.meta.input_size
     first = next(iter(detections.values()))["rows"]
     keep = [i for i, r in enumerate(first) if all(abs(a) <= limit_deg for a in r["angles"])]
     folder = SHARED / "data" / "aflw2000-dev"
     images = {first[i]["image"]: cv2.imread(str(folder / first[i]["image"])) for i in keep}
     gt = np.array([first[i]["angles"] for i in keep])
 
-    def predict(crops: list[np.ndarray]) -> np.ndarray:
-        return np.array([p.angles for p in est.predict_crops(crops)]).reshape(-1, 3)
+    def predict(items: list[tuple[np.ndarray, tuple]]) -> np.ndarray:
+        """(image, ROI) pairs -> angles, with the model's own test-time views (zooms, flip)."""
+        return np.array([p.angles for p in est.predict_rois(items)]).reshape(-1, 3)
 
-    def mae(crops: list[np.ndarray], sel: np.ndarray, pred: np.ndarray | None = None) -> list[float]:
-        pred = predict(crops) if pred is None else pred
+    def mae(items: list[tuple[np.ndarray, tuple]], sel: np.ndarray, pred: np.ndarray | None = None):
+        pred = predict(items) if pred is None else pred
         e = np.abs(pred - gt[sel]).mean(axis=0)
         return [round(float(v), 3) for v in (*e, e.mean())]
 
     everything = np.ones(len(keep), bool)
     out = [{"crop": "landmark ROI", "faces": len(keep), "mae": mae(
-        [crop_square(images[first[i]["image"]], tuple(first[i]["roi"]), size) for i in keep], everything)}]
+        [(images[first[i]["image"]], tuple(first[i]["roi"])) for i in keep], everything)}]
     for name, res in detections.items():
         rows = [res["rows"][i] for i in keep]
         found = np.array([r["box"] is not None for r in rows])
         hits = [r for r in rows if r["box"] is not None]
-        lm = [crop_square(images[r["image"]], tuple(r["roi"]), size) for r in hits]
-        dt = [est.crop(images[r["image"]], tuple(r["box"]), r.get("tag") or name) for r in hits]
+        lm = [(images[r["image"]], tuple(r["roi"])) for r in hits]
+        dt = [(images[r["image"]], face_roi(tuple(r["box"]), est.meta.crop, r.get("tag") or name))
+              for r in hits]
         out.append({"crop": f"landmark ROI, faces {name} finds", "faces": len(hits), "mae": mae(lm, found)})
         first_pass = predict(dt)
         out.append({"crop": f"{name} box -> mapped ROI, 1 pass", "faces": len(hits),

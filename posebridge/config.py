@@ -39,6 +39,7 @@ class ModelConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     backend: str = "torch"  # torch | onnx (when posebridge.backends provides it)
     threads: int = 1  # CPU threads for inference (0 = the library default); see docs/daemon.md
+    zooms: list[float] = field(default_factory=list)  # test-time zoom views ([] = the model's own; [1.0])
 
 
 @dataclass

@@ -22,6 +22,15 @@ def square_box(box: Box, margin: float) -> Box:
     return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
 
 
+def zoom_box(box: Box, factor: float) -> Box:
+    """The same box scaled by `factor` about its centre (> 1 shows more around the face)."""
+    if factor == 1.0:
+        return box
+    x0, y0, x1, y1 = box
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * factor / 2, (y1 - y0) * factor / 2
+    return (cx - hw, cy - hh, cx + hw, cy + hh)
+
+
 def roi_3ddfa(landmarks_xy: np.ndarray) -> Box:
     """3DDFA's ROI: a square centred on the landmarks' bounding box, side sqrt(2) x its longer side."""
     pts = np.asarray(landmarks_xy, dtype=np.float64).reshape(2, -1)

@@ -12,7 +12,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from posebridge.crops import Box, crop_square, face_roi, roi_uses_yaw, to_batch
+from posebridge.crops import Box, crop_square, face_roi, roi_uses_yaw, to_batch, zoom_box
+from posebridge.errors import ConfigError
 from posebridge.models.bins import decode
 from posebridge.models.meta import ANGLES, ModelMeta
 from posebridge.models.network import PoseNet
@@ -80,6 +81,24 @@ class TorchBackend:
         return angles, stds
 
 
+def check_zooms(zooms: Sequence[object], field: str) -> tuple[float, ...]:
+    """Test-time zoom factors: a non-empty list of numbers in [0.5, 2] (one-line ConfigError otherwise)."""
+    ok = bool(zooms) and all(isinstance(z, (int, float)) and not isinstance(z, bool) and 0.5 <= z <= 2.0
+                             for z in zooms)
+    if not ok:
+        raise ConfigError(f"{field}: expected a list of zoom factors in [0.5, 2], got {list(zooms)!r}")
+    return tuple(float(z) for z in zooms)
+
+
+def parse_zooms(text: str, field: str = "--zooms") -> tuple[float, ...]:
+    """'0.92,1,1.08' -> (0.92, 1.0, 1.08); a one-line ConfigError naming `field` for anything else."""
+    try:
+        zooms = [float(v) for v in text.split(",")]
+    except ValueError:
+        zooms = []
+    return check_zooms(zooms, f"{field} {text!r}")
+
+
 class Estimator:
     """Crops faces the way the model expects and returns one PoseEstimate per face."""
 
@@ -92,12 +111,16 @@ class Estimator:
         return cls(TorchBackend(model, meta, device), meta)
 
     @classmethod
-    def load(cls, model: str | os.PathLike | None = None, device: str = "auto", backend: str = "torch"):
-        """By name (`whenet`, `posebridge-small`), by path, or the default model when None."""
+    def load(cls, model: str | os.PathLike | None = None, device: str = "auto", backend: str = "torch",
+             zooms: Sequence[float] | None = None):
+        """By name (`whenet`, `posebridge-small`), by path, or the default model when None. `zooms`
+        replaces the model's own test-time zoom views (e.g. [1.0]: one view, faster)."""
         from posebridge.models.checkpoint import load_checkpoint
         from posebridge.models.store import resolve_model
 
         net, meta = load_checkpoint(resolve_model(model))
+        if zooms:
+            meta.extra["tta_zooms"] = list(check_zooms(zooms, "model.zooms"))
         if backend == "torch":
             return cls.from_model(net, meta, device)
         from posebridge.backends import create_backend
@@ -109,23 +132,46 @@ class Estimator:
         earlier estimate of the face's yaw, lets a yaw-aware map follow the box's sideways slide)."""
         return crop_square(image, face_roi(box, self.meta.crop, detector, yaw), self.meta.input_size)
 
+    @property
+    def zooms(self) -> tuple[float, ...]:
+        """Test-time views: the ROI scaled by each factor about its centre, predictions averaged (the
+        model's `tta_zooms`, chosen at export on the training crops' validation split; 1.0 = the ROI)."""
+        return tuple(float(z) for z in self.meta.extra.get("tta_zooms", (1.0,)))
+
+    def views(self, image: np.ndarray, roi: Box) -> list[np.ndarray]:
+        """The model-sized crops this estimator averages over for one face ROI (one per zoom)."""
+        return [crop_square(image, zoom_box(roi, z), self.meta.input_size) for z in self.zooms]
+
+    def predict_rois(self, items: Sequence[tuple[np.ndarray, Box]]) -> list[PoseEstimate]:
+        """Faces given as (BGR image, the model's ROI in it), in one batch."""
+        return self.predict_views([c for image, roi in items for c in self.views(image, roi)])
+
     def predict_crops(self, crops: Sequence[np.ndarray]) -> list[PoseEstimate]:
-        """Crops already cut to the model's ROI (BGR uint8, any size; resized here)."""
+        """Crops already cut to the model's ROI (BGR uint8, any size). Zoom views larger than the crop
+        see zero padding outside it, as the training crops did."""
+        return self.predict_rois([(c, (0.0, 0.0, float(c.shape[1]), float(c.shape[0]))) for c in crops])
+
+    def predict_views(self, crops: Sequence[np.ndarray]) -> list[PoseEstimate]:
+        """Model-sized crops from `views`, len(zooms) per face in order -> one estimate per face: the mean
+        over the zoom views and, when the model has `flip_average`, their mirror images (yaw and roll
+        negated), all in one backend call."""
+        per_face = len(self.zooms)
+        if len(crops) % per_face:
+            raise ValueError(f"predict_views: {len(crops)} crops for {per_face} views per face")
         if not crops:
             return []
-        size = self.meta.input_size
-        resized = [c if c.shape[:2] == (size, size) else crop_square(c, (0, 0, c.shape[1], c.shape[0]), size)
-                   for c in crops]
-        batch = to_batch(resized, self.meta)
-        if not self.meta.extra.get("flip_average"):
-            angles, stds = self.backend.run(batch)
-        else:
-            # Test-time flip in the same backend call: the mirrored face has yaw and roll negated.
-            both_angles, both_stds = self.backend.run(torch.cat([batch, torch.flip(batch, dims=[3])]))
-            n = len(resized)
-            angles = (both_angles[:n] + both_angles[n:] * np.array([-1.0, 1.0, -1.0])) / 2.0
-            stds = (both_stds[:n] + both_stds[n:]) / 2.0
-        return [PoseEstimate(*map(float, a), *map(float, s)) for a, s in zip(angles, stds, strict=False)]
+        batch = to_batch(crops, self.meta)
+        flip = bool(self.meta.extra.get("flip_average"))
+        angles, stds = self.backend.run(torch.cat([batch, torch.flip(batch, dims=[3])]) if flip else batch)
+        if flip:  # the mirrored half: yaw and roll negated
+            sign = np.ones_like(angles)
+            sign[len(crops):, [0, 2]] = -1.0
+            angles = angles * sign
+        # rows: faces x views (then the same again mirrored) -> the mean per face
+        n_faces = len(crops) // per_face
+        angles = angles.reshape(-1, n_faces, per_face, 3).mean(axis=(0, 2))
+        stds = stds.reshape(-1, n_faces, per_face, 3).mean(axis=(0, 2))
+        return [PoseEstimate(*map(float, a), *map(float, s)) for a, s in zip(angles, stds, strict=True)]
 
     def predict(self, image: np.ndarray, boxes: Sequence[Box], detector: str = "") -> list[PoseEstimate]:
         """Faces given by detector boxes in a BGR frame."""
@@ -146,9 +192,10 @@ class Estimator:
 
         def run(items: list[tuple[np.ndarray, Box, str, float | None]]) -> list[PoseEstimate]:
             t0 = time.perf_counter()
-            crops = [self.crop(*item) for item in items]
+            crops = [c for image, box, det, yaw in items
+                     for c in self.views(image, face_roi(box, self.meta.crop, det, yaw))]
             t1 = time.perf_counter()
-            out = self.predict_crops(crops)
+            out = self.predict_views(crops)
             clock["crop"] += (t1 - t0) * 1000.0
             clock["infer"] += (time.perf_counter() - t1) * 1000.0
             return out

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from posebridge.crops import Box, crop_square, roi_3ddfa
+from posebridge.crops import Box, roi_3ddfa
 from posebridge.datasets import PoseSample, in_range, landmark_box, read_aflw2000
 from posebridge.errors import ConfigError, InputFileError
 from posebridge.estimator import Estimator
@@ -125,13 +125,13 @@ def evaluate_aflw2000(
         det = create_detector(detector)
     rows: list[dict] = []
     missed = 0
-    pending: list[tuple[PoseSample, object, Box]] = []  # (sample, landmark crop | detector face, box)
+    pending: list[tuple[PoseSample, object, Box]] = []  # (sample, (image, ROI) | detector face, box)
 
     def flush() -> None:
         if not pending:
             return
         items = [item for _, item, _ in pending]
-        poses = estimator.predict_faces(items) if det is not None else estimator.predict_crops(items)
+        poses = estimator.predict_faces(items) if det is not None else estimator.predict_rois(items)
         for (s, _, roi), p in zip(pending, poses, strict=True):
             rows.append({
                 "image": s.image_path.name, "gt_yaw": s.yaw, "gt_pitch": s.pitch, "gt_roll": s.roll,
@@ -157,7 +157,7 @@ def evaluate_aflw2000(
             item = (image, roi, best.detector or det.name)
         else:
             roi = landmark_roi(s, protocol)
-            item = crop_square(image, roi, estimator.meta.input_size)
+            item = (image, roi)
         pending.append((s, item, roi))
         if len(pending) >= batch_size:
             flush()

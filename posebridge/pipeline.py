@@ -102,7 +102,7 @@ class Pipeline:
             opened.append(source)
             set_cpu_threads(cfg.model.threads)
             estimator = Estimator.load(cfg.model.name or None, device=cfg.model.device,
-                                       backend=cfg.model.backend)
+                                       backend=cfg.model.backend, zooms=cfg.model.zooms or None)
             detector = create_detector(cfg.faces.detector, **cfg.faces.options)
             tracker = make_tracker(FaceTracker, detector, cfg)
             publisher = Publisher(cfg.publish.address, hwm=cfg.publish.hwm)

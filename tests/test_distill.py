@@ -147,7 +147,7 @@ def test_one_command_trains_and_packages_the_shipped_config(tmp_path, capsys):
     """`python -m training.distill train`: the shipped config through the real trainer, then the export,
     on a tiny synthetic copy of the data layout."""
     from posebridge.models.checkpoint import load_checkpoint
-    from training.distill import main
+    from training.distill import TTA_ZOOMS, main
 
     root = write_crops(tmp_path / "crops", [row(f"image{5000 + i:05d}.jpg", 8.0) for i in range(12)])
     out = tmp_path / "packaged.pt"
@@ -162,6 +162,7 @@ def test_one_command_trains_and_packages_the_shipped_config(tmp_path, capsys):
     assert meta.name == "posebridge-small" and meta.input_size == 112
     assert all(b.offset == "center" and b.num_bins == 66 for b in meta.bins.values())
     assert meta.extra["flip_average"] is True and meta.extra["filter"]["meas_scale"] > 0
+    assert meta.extra["tta_zooms"] == list(TTA_ZOOMS) and 1.0 in TTA_ZOOMS
     assert meta.extra["trained_from"] == "last.pt" and meta.extra["bn_recalibrated_on"] == 12
     assert (tmp_path / "run" / "last.pt").exists()
 
@@ -184,3 +185,16 @@ def test_export_command_reports_a_bad_checkpoint_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("distill: error:") and "broken.pt" in err and "\n" not in err
     assert not (tmp_path / "out.pt").exists()
+
+
+@pytest.mark.parametrize("zooms", ["", "1,x", "0.1,1"])
+def test_export_refuses_bad_zoom_views_in_one_line(tmp_path, capsys, zooms):
+    from training.distill import main
+
+    ckpt = tmp_path / "some.pt"
+    ckpt.write_bytes(b"unused: the option is checked first")
+    out = tmp_path / "out.pt"
+    assert main(["export", str(ckpt), "--out", str(out), "--no-fixture", "--tta-zooms", zooms]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("distill: error:") and "--tta-zooms" in err and "\n" not in err
+    assert not out.exists()

@@ -101,6 +101,7 @@ def test_bad_inputs_give_one_line(tmp_path, model_path, capsys):
     missing_model = ["--model", str(tmp_path / "nope.pt")]
     _one_line_error(capsys, ["estimate", str(img), *missing_model], "nope.pt", "not found")
     _one_line_error(capsys, ["estimate", str(img), *m, "--detector", "nosuch"], "nosuch")
+    _one_line_error(capsys, ["estimate", str(img), *m, "--zooms", "1,big"], "--zooms", "zoom factors")
 
 
 def test_pose_axes_directions():

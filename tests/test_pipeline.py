@@ -110,8 +110,8 @@ def test_tracked_face_places_its_crop_with_the_previous_yaw(tmp_path, monkeypatc
     meta.crop = CropSpec(protocol="3ddfa")
     est = Estimator.from_model(build_model("lenet"), meta, device="cpu")
     calls: list[int] = []
-    real = est.predict_crops
-    monkeypatch.setattr(est, "predict_crops", lambda crops: calls.append(len(crops)) or real(crops))
+    real = est.predict_views
+    monkeypatch.setattr(est, "predict_views", lambda crops: calls.append(len(crops)) or real(crops))
     pipe = make_pipeline(folder(tmp_path, [canvas(1, i) for i in range(5)]), est)
     try:
         msgs = run_all(pipe)

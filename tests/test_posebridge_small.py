@@ -118,10 +118,11 @@ def test_yaw_placed_crop_takes_a_second_pass_unless_given_a_hint(estimator, monk
     frame = np.full((240, 320, 3), 110, np.uint8)
     frame[60:172, 100:212] = cv2.imread(str(FIXTURES / "synthetic_face_112.png"))
     box, det = (125.0, 80.0, 195.0, 150.0), "dlib_hog"
-    first = estimator.predict_crops([estimator.crop(frame, box, det)])[0]
-    second = estimator.predict_crops([estimator.crop(frame, box, det, yaw=first.yaw)])[0]
+    spec = estimator.meta.crop
+    first = estimator.predict_rois([(frame, face_roi(box, spec, det))])[0]
+    second = estimator.predict_rois([(frame, face_roi(box, spec, det, first.yaw))])[0]
     assert estimator.predict_faces([(frame, box, det)])[0].angles == pytest.approx(second.angles, abs=1e-4)
-    hinted = estimator.predict_crops([estimator.crop(frame, box, det, yaw=40.0)])[0]
+    hinted = estimator.predict_rois([(frame, face_roi(box, spec, det, 40.0))])[0]
     got = estimator.predict_faces([(frame, box, det)], [40.0])[0]
     assert got.angles == pytest.approx(hinted.angles, abs=1e-4)
     assert estimator.crop(frame, box, det, yaw=40.0).tobytes() != estimator.crop(frame, box, det).tobytes()
@@ -129,8 +130,8 @@ def test_yaw_placed_crop_takes_a_second_pass_unless_given_a_hint(estimator, monk
 
 def test_shipped_maps_place_the_crop_in_one_pass(estimator, monkeypatch):
     calls: list[int] = []
-    real = estimator.predict_crops
-    monkeypatch.setattr(estimator, "predict_crops", lambda crops: calls.append(len(crops)) or real(crops))
+    real, views = estimator.predict_views, len(estimator.zooms)
+    monkeypatch.setattr(estimator, "predict_views", lambda c: calls.append(len(c) // views) or real(c))
     frame = np.full((240, 320, 3), 110, np.uint8)
     estimator.predict_faces([(frame, (125.0, 80.0, 195.0, 150.0), name) for name in BOX_MAPS])
     assert calls == [len(BOX_MAPS)]

@@ -92,6 +92,25 @@ def test_flip_negates_yaw_and_roll_and_mirrors_pixels():
     assert np.isnan(flip_angles(np.array([1.0, np.nan, np.nan]))[1:]).all()
 
 
+def test_box_jitter_limits_per_axis():
+    """shift_jitter bounds the horizontal (and by default the vertical) shift; shift_jitter_y its own."""
+    image = np.zeros((120, 120, 3), np.uint8)
+
+    def offsets(**kw):
+        t = Transform(input_size=112, resize=112, train=True, scale_jitter=0.1, **kw)
+        rng = np.random.default_rng(0)
+        boxes = np.array([t.crop_box(image, None, rng) for _ in range(2000)])
+        centre = (boxes[:, :2] + boxes[:, 2:]) / 2 - 60
+        return centre[:, 0], centre[:, 1], boxes[:, 2] - boxes[:, 0]
+
+    dx, dy, side = offsets(shift_jitter=0.1)
+    assert 11.0 < np.abs(dx).max() <= 12.0 and 11.0 < np.abs(dy).max() <= 12.0
+    assert 108.0 <= side.min() < 109.0 and 131.0 < side.max() <= 132.0
+    dx2, dy2, side2 = offsets(shift_jitter=0.1, shift_jitter_y=0.02)
+    assert np.array_equal(dx2, dx) and np.array_equal(side2, side)  # same draws, only y is narrower
+    assert 2.2 < np.abs(dy2).max() <= 2.4 and np.allclose(dy2, dy / 5)
+
+
 def test_300wlp_flip_twins_have_mirrored_labels(shared):
     root = shared("data", "300w_lp-samples")
     samples = {(s.extra["subset"], s.image_path.stem): s for s in read_300w_lp(root)}

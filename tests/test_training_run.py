@@ -61,6 +61,22 @@ def test_channels_last_trains_the_same_model(tmp_path):
         assert torch.allclose(v.float(), b["state_dict"][k].float(), atol=1e-4), k
 
 
+def test_compile_without_a_cxx_compiler_falls_back_to_eager(tmp_path, monkeypatch, caplog):
+    """run.compile on a machine without a working C++ compiler: one warning, then the eager run's weights."""
+    import torch._inductor.config as inductor_config
+
+    monkeypatch.setattr(inductor_config.cpp, "cxx", ("/nonexistent/c++",))
+    torch._dynamo.reset()
+    a = read_checkpoint(train(tiny(tmp_path / "a", "optim.epochs=1")).last_path)["state_dict"]
+    with caplog.at_level("WARNING", logger="training"):
+        b = read_checkpoint(train(tiny(tmp_path / "b", "optim.epochs=1", "run.compile=true")).last_path)
+    torch._dynamo.reset()
+    warnings = [r.getMessage() for r in caplog.records if "torch.compile failed" in r.getMessage()]
+    assert len(warnings) == 1 and "C++ compiler" in warnings[0], warnings
+    for k, v in a.items():
+        assert torch.allclose(v.float(), b["state_dict"][k].float(), atol=1e-5), k
+
+
 def test_checkpoint_is_native_with_bin_centres_and_protocol(tmp_path):
     result = train(tiny(tmp_path, "optim.epochs=1", "model.crop_protocol=3ddfa", "model.name=tiny"))
     model, meta = load_checkpoint(result.best_path)

@@ -49,6 +49,7 @@ class DataConfig:
     blur: float = 0.05  # probability of a Gaussian blur
     scale_jitter: float = 0.0  # random crop-box scale in [1 - s, 1 + s] (pre-cropped data)
     shift_jitter: float = 0.0  # random crop-box shift up to this fraction of its side
+    shift_jitter_y: float = -1.0  # the vertical shift's own limit; < 0: the same as shift_jitter
     color_jitter: float = 0.0  # random brightness/contrast factor in [1 - c, 1 + c]
     augment: bool = True  # False: training uses the test-time transform (overfit checks)
 

@@ -255,13 +255,18 @@ def recalibrate_batchnorm(model, input_size: int, root: str | os.PathLike = DEFA
 
 
 FILTER_MEAS_SCALE = 0.3
+# Test-time zoom views (posebridge.estimator.Estimator.zooms): the ROI at 0.92x, 1x and 1.08x, averaged.
+# Chosen on the validation split of the training crops, against the teacher targets, never AFLW2000
+# (`python benchmarks/bench_tta_views.py`, docs/models.md).
+TTA_ZOOMS = (0.92, 1.0, 1.08)
 
 
 def export(checkpoint: str | os.PathLike, out: str | os.PathLike = ASSET, flip_average: bool = True,
            detector: str = "", fixture: bool = True, recalibrate: int = 2048,
-           root: str | os.PathLike = DEFAULT_ROOT) -> Path:
+           root: str | os.PathLike = DEFAULT_ROOT, zooms: Sequence[float] = TTA_ZOOMS) -> Path:
     """The trained checkpoint -> the packaged model: BatchNorm statistics recalibrated on training crops,
-    name, provenance, flip averaging, default box map; no trainer state (optimizer), fp32 weights.
+    name, provenance, flip averaging and zoom views, default box map; no trainer state (optimizer), fp32
+    weights.
     Records the fixture crop's angles for the package test."""
     import json
 
@@ -277,6 +282,7 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike = ASSET, flip_a
     meta.provenance = dict(PROVENANCE)
     meta.extra = {k: v for k, v in meta.extra.items() if isinstance(v, (str, int, float, bool))}
     meta.extra["flip_average"] = bool(flip_average)
+    meta.extra["tta_zooms"] = [float(z) for z in zooms]
     # Filter calibration: this model's softmax spread is ~5 deg where WHENet's is ~55, so the Kalman
     # filter's spread -> measurement-noise scale is the model's own (measured with
     # benchmarks/bench_filter.py: still-face jitter / spread is 0.04-0.24 here, 0.01-0.02 for WHENet).
@@ -335,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
+    from posebridge.estimator import parse_zooms
+
     ap = argparse.ArgumentParser(prog="python -m training.distill",
                                  description="Train and package the distilled student posebridge-small.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -347,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("checkpoint")
     e.add_argument("--out", default=str(ASSET))
     e.add_argument("--no-flip-average", action="store_true", help="do not average with the mirrored crop")
+    e.add_argument("--tta-zooms", default=",".join(f"{z:g}" for z in TTA_ZOOMS), metavar="F,F,...",
+                   help="test-time zoom views of the ROI, averaged (default %(default)s; 1 = the ROI only)")
     e.add_argument("--no-fixture", action="store_true", help="do not re-record the test fixture's angles")
     e.add_argument("--recalibrate", type=int, default=2048, metavar="N",
                    help="re-estimate BatchNorm statistics on N training crops (0 = keep the trained ones)")
@@ -355,8 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "train":
         return train_and_export(args.config, args.set, args.out, fixture=not args.no_fixture)
     try:
+        zooms = parse_zooms(args.tta_zooms, "--tta-zooms")
         path = export(args.checkpoint, args.out, not args.no_flip_average, fixture=not args.no_fixture,
-                      recalibrate=args.recalibrate, root=args.root)
+                      recalibrate=args.recalibrate, root=args.root, zooms=zooms)
     except (InputFileError, ConfigError) as exc:
         print(f"distill: error: {exc}", file=sys.stderr)
         return 2

@@ -284,6 +284,7 @@ class Trainer:
         if self.rt.world > 1:
             ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.eager_net, self.compile_checked = self.net, not cfg.run.compile
         if cfg.run.compile:
             self.net = torch.compile(self.net, dynamic=False)
         self.optimizer = make_optimizer(cfg, self.model)
@@ -411,7 +412,7 @@ class Trainer:
             x = batch["image"].to(rt.device, non_blocking=True).contiguous(memory_format=self.memory_format)
             y = batch["angles"]
             with torch.autocast("cuda", dtype=torch.float16, enabled=rt.amp):
-                outputs = self.net(x)
+                outputs = self._forward(x)
             total, parts = pose_loss(tuple(o.float() for o in outputs), y.to(rt.device), self.bins,
                                      cfg.loss.kind, cfg.loss.alpha, cfg.loss.target, cfg.loss.soft_sigma,
                                      tuple(cfg.loss.weights))
@@ -437,6 +438,22 @@ class Trainer:
         row = meter.row("train")
         row["lr"] = lr
         return row
+
+    def _forward(self, x: torch.Tensor):
+        """The training forward. A compiled network that cannot be built (torch.compile needs a working C++
+        compiler on CPU) falls back to eager mode with one warning instead of ending the run."""
+        if self.compile_checked:
+            return self.net(x)
+        try:
+            outputs = self.net(x)
+        except torch._dynamo.exc.BackendCompilerFailed as exc:
+            lines = str(exc).strip().splitlines()
+            log.warning("run.compile: torch.compile failed (%s); training in eager mode instead",
+                        lines[0][:200] if lines else type(exc).__name__)
+            self.net = self.eager_net
+            outputs = self.net(x)
+        self.compile_checked = True
+        return outputs
 
     def _time_is_up(self, mine: bool) -> bool:
         """All processes stop together: any rank out of time stops every rank."""

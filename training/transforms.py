@@ -60,6 +60,7 @@ class Transform:
     blur: float = 0.05
     scale_jitter: float = 0.0
     shift_jitter: float = 0.0
+    shift_jitter_y: float = -1.0  # < 0: the same as shift_jitter
     color_jitter: float = 0.0
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
@@ -71,7 +72,8 @@ class Transform:
         return cls(
             input_size=cfg.model.input_size, resize=cfg.resize, train=augment,
             margin_min=d.margin_min, margin_max=d.margin_max, flip=d.flip, blur=d.blur,
-            scale_jitter=d.scale_jitter, shift_jitter=d.shift_jitter, color_jitter=d.color_jitter,
+            scale_jitter=d.scale_jitter, shift_jitter=d.shift_jitter, shift_jitter_y=d.shift_jitter_y,
+            color_jitter=d.color_jitter,
         )  # fmt: skip
 
     def crop_box(self, image: np.ndarray, box: Box | None, rng: np.random.Generator) -> Box:
@@ -84,11 +86,12 @@ class Transform:
             k = rng.uniform(self.margin_min, self.margin_max) if self.train else (
                 (self.margin_min + self.margin_max) / 2)
             box = loose_box(box, k)
-        if self.train and (self.scale_jitter or self.shift_jitter):
+        shift_y = self.shift_jitter if self.shift_jitter_y < 0 else self.shift_jitter_y
+        if self.train and (self.scale_jitter or self.shift_jitter or shift_y):
             x0, y0, x1, y1 = box
             side = (x1 - x0) * rng.uniform(1 - self.scale_jitter, 1 + self.scale_jitter)
             cx = (x0 + x1) / 2 + rng.uniform(-1, 1) * self.shift_jitter * (x1 - x0)
-            cy = (y0 + y1) / 2 + rng.uniform(-1, 1) * self.shift_jitter * (y1 - y0)
+            cy = (y0 + y1) / 2 + rng.uniform(-1, 1) * shift_y * (y1 - y0)
             box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
         return box
 

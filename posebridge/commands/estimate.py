@@ -31,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["csv", "jsonl"], default="csv", dest="fmt")
     p.add_argument("--output", type=Path, help="write rows here (default: stdout)")
     p.add_argument("--annotate", type=Path, metavar="DIR", help="write images with the pose axes drawn here")
+    p.add_argument("--zooms", metavar="F,F,...", help="test-time zoom views averaged per face, e.g. 1 for "
+                   "the ROI only (default: the model's own; posebridge-small: 0.92,1,1.08)")
     p.add_argument("--batch", type=int, default=32, help="crops per network batch")
     p.set_defaults(func=run)
 
@@ -133,12 +135,13 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from posebridge.annotate import draw_pose
-    from posebridge.estimator import Estimator
+    from posebridge.estimator import Estimator, parse_zooms
     from posebridge.faces import create_detector
 
     if not args.path.exists():
         raise InputFileError(args.path, "file or folder not found")
-    estimator = Estimator.load(args.model, device=args.device)
+    zooms = parse_zooms(args.zooms) if args.zooms else None
+    estimator = Estimator.load(args.model, device=args.device, zooms=zooms)
     detector = create_detector(args.detector)
     if args.annotate:
         args.annotate.mkdir(parents=True, exist_ok=True)

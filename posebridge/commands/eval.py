@@ -21,15 +21,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "(default: eval-aflw2000-<model>)")
     a.add_argument("--limit", type=int, help="only the first N images of the protocol")
     a.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    a.add_argument("--zooms", metavar="F,F,...", help="test-time zoom views averaged per face, e.g. 1 for "
+                   "the ROI only (default: the model's own; posebridge-small: 0.92,1,1.08)")
     a.add_argument("--batch", type=int, default=32, help="crops per network batch")
     a.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from posebridge.estimator import Estimator
+    from posebridge.estimator import Estimator, parse_zooms
     from posebridge.evaluation import evaluate_aflw2000, format_table, write_results
 
-    estimator = Estimator.load(args.model, device=args.device)
+    zooms = parse_zooms(args.zooms) if args.zooms else None
+    estimator = Estimator.load(args.model, device=args.device, zooms=zooms)
     result = evaluate_aflw2000(estimator, args.dir, protocol=args.protocol, detector=args.detector,
                                limit=args.limit, batch_size=args.batch)
     print(format_table(result))
