@@ -14,6 +14,7 @@ randomly initialised network of the same shape (same speed).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -33,6 +34,7 @@ from posebridge.crops import to_batch  # noqa: E402
 from posebridge.estimator import Estimator, TorchBackend  # noqa: E402
 from posebridge.models.checkpoint import load_checkpoint  # noqa: E402
 from posebridge.models.store import resolve_model  # noqa: E402
+from training.distill import BEST_VALIDATION_ZOOMS  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 
@@ -87,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     small_net, small_meta = load_checkpoint(resolve_model("posebridge-small"))
     whenet_net, whenet_meta, whenet_src = load_whenet()
     rows = []
+    views = copy.deepcopy(small_meta)  # the same weights with the opt-in zoom views (model.zooms)
+    views.extra["tta_zooms"] = list(BEST_VALIDATION_ZOOMS)
+    zooms = ",".join(f"{z:g}" for z in BEST_VALIDATION_ZOOMS)
     models = [("posebridge-small", small_net, small_meta),
+              (f"posebridge-small, zooms {zooms}", small_net, views),
               (f"whenet ({whenet_src})", whenet_net, whenet_meta)]
     for label, net, meta in models:
         size = meta.input_size
