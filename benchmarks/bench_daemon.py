@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/bench_daemon.py [--video FILE] [--model M] [--threads 1] [--out DIR]
 
-Without --video it generates the 10 s demo clip (posebridge.demo). The pipeline runs in-process exactly
+Without --video it generates the 10 s demo clip (posebridge.offline.demo). The pipeline runs in-process exactly
 as `posebridge serve --fast` does (file read as fast as possible, a real ZeroMQ PUB with a reading SUB
 in another process), so "sustained fps" is the throughput of one daemon on this machine. Prints
 tables and writes results.json and stages.png to --out. Report the machine load with the numbers.
@@ -28,7 +28,7 @@ STAGES = ["decode", "detect", "track", "crop", "infer", "filter", "publish", "la
 
 SUBSCRIBER = """
 import sys
-from posebridge.transport import Subscriber
+from posebridge.output.transport import Subscriber
 n = 0
 with Subscriber(sys.argv[1]) as sub:
     first = sub.recv(timeout_s=300)
@@ -50,7 +50,7 @@ def run_pipeline(video: Path, model: str | None, threads: int, detector: str, re
     from tqdm import tqdm
 
     from posebridge.config import ServeConfig
-    from posebridge.pipeline import Pipeline
+    from posebridge.daemon.loop import Pipeline
     cfg = ServeConfig()
     cfg.source.spec = str(video)
     cfg.source.realtime = realtime
@@ -93,8 +93,8 @@ def never_reading_subscriber(messages: int, payload_pad: int, hwm: int) -> dict:
     import psutil
     import zmq
 
-    from posebridge.protocol import SCHEMA_VERSION, PoseMessage, encode
-    from posebridge.transport import Publisher, Subscriber
+    from posebridge.output.protocol import SCHEMA_VERSION, PoseMessage, encode
+    from posebridge.output.transport import Publisher, Subscriber
 
     ctx = zmq.Context()
     pub = Publisher("tcp://127.0.0.1:0", hwm=hwm, context=ctx)
@@ -170,7 +170,7 @@ def main() -> int:
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
-    from posebridge.demo import make_clip
+    from posebridge.offline.demo import make_clip
 
     video = args.video
     if video is None:

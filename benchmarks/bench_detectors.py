@@ -7,7 +7,7 @@ the per-frame cost of detecting vs tracking (posebridge.faces.tracker) on a movi
 
 Each 450x450 image is pasted unscaled in the middle of a black 640x480 canvas. A detection counts when
 it contains the centre of the image's landmark (pt2d) box and its size is 0.5-2.5x the box's longer
-side (posebridge.faces.evaluation.matches). Images outside the +-99 degree protocol are left out. Times
+side (posebridge.offline.detector_eval.matches). Images outside the +-99 degree protocol are left out. Times
 are CPU ms (thread time, so other load on the machine barely changes them) of `detect()` on one
 OpenCV thread by default (`--threads`), median and p90, plus the wall-clock median.
 """
@@ -27,13 +27,14 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from posebridge.datasets import in_range, landmark_box, read_aflw2000  # noqa: E402
 from posebridge.errors import PoseBridgeError  # noqa: E402
 from posebridge.faces import create_detector  # noqa: E402
-from posebridge.faces.evaluation import BUCKET_NAMES, matches, shift, to_canvas, yaw_bucket  # noqa: E402
 from posebridge.faces.tracker import FaceTracker  # noqa: E402
+from posebridge.offline.datasets import in_range, landmark_box, read_aflw2000  # noqa: E402
+from posebridge.offline.detector_eval import BUCKET_NAMES, matches, shift, to_canvas, yaw_bucket  # noqa: E402
+from posebridge.paths import shared_dir  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = shared_dir()
 
 
 def candidates(yunet: Path | None) -> list[tuple[str, str, dict]]:

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from posebridge.filtering import FilterConfig, config_for_model, create_filter  # noqa: E402
+from posebridge.filtering.kalman import FilterConfig, config_for_model, create_filter  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "aflw2000-dev"
@@ -55,8 +55,8 @@ def noisy_video(image_path: Path, out: Path, frames: int, sigma: float, seed: in
 def measure_static(model: str | None, frames: int, sigma: float, images: list[str],
                    detector: str) -> list[dict]:
     """Raw per-frame estimates (angles, stds) on noisy still videos through the real detector + model."""
-    from posebridge.estimator import Estimator
     from posebridge.faces import create_detector
+    from posebridge.inference.estimator import Estimator
 
     est = Estimator.load(model, device="cpu")
     det = create_detector(detector)
@@ -226,9 +226,9 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     meta = None
     if not args.step_only:
+        from posebridge.inference.meta import ModelMeta
+        from posebridge.inference.model_store import resolve_model
         from posebridge.models.checkpoint import read_checkpoint
-        from posebridge.models.meta import ModelMeta
-        from posebridge.models.store import resolve_model
 
         meta = ModelMeta.from_dict(read_checkpoint(resolve_model(args.model))["meta"])
     cfg = config_for_model(meta)  # the model's calibrated filter defaults (checkpoint metadata)

@@ -21,11 +21,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from posebridge.backends import create_backend  # noqa: E402
-from posebridge.estimator import Estimator  # noqa: E402
-from posebridge.evaluation import evaluate_aflw2000  # noqa: E402
+from posebridge.inference.backends import create_backend  # noqa: E402
+from posebridge.inference.estimator import Estimator  # noqa: E402
+from posebridge.inference.model_store import resolve_model  # noqa: E402
 from posebridge.models.checkpoint import load_checkpoint  # noqa: E402
-from posebridge.models.store import resolve_model  # noqa: E402
+from posebridge.offline.evaluation import evaluate_aflw2000  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 MAX_COST = 0.3

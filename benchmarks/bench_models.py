@@ -31,9 +31,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from posebridge.backends import cpu_supports_bf16, create_backend  # noqa: E402
-from posebridge.estimator import TorchBackend  # noqa: E402
-from posebridge.models.meta import ModelMeta  # noqa: E402
+from posebridge.inference.backends import cpu_supports_bf16, create_backend  # noqa: E402
+from posebridge.inference.estimator import TorchBackend  # noqa: E402
+from posebridge.inference.meta import ModelMeta  # noqa: E402
 from posebridge.models.network import BACKBONES, build_model  # noqa: E402
 
 SHARED = REPO.parent / "shared"
@@ -60,7 +60,7 @@ def make_backend(name: str, net, meta: ModelMeta, device: str, calib: str | None
 
 def input_batch(meta: ModelMeta, batch: int) -> torch.Tensor:
     if CROPS.is_dir():
-        from posebridge.export import evenly, list_images, load_crops
+        from posebridge.models.export import evenly, list_images, load_crops
 
         return load_crops(evenly(list_images(CROPS), batch), meta)
     return torch.randn(batch, 3, meta.input_size, meta.input_size)

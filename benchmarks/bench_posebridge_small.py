@@ -1,6 +1,6 @@
 """CPU latency of the shipped posebridge-small beside WHENet, per face crop at batch 1, in the same run.
 
-For each model: the network alone in PyTorch fp32 and in ONNX Runtime (posebridge.backends, fp32
+For each model: the network alone in PyTorch fp32 and in ONNX Runtime (posebridge.inference.backends, fp32
 graph with decoding inside), and the full `Estimator.predict_crops` call (crop + resize + normalise +
 network over the model's test-time views in one batch: each zoom view of its metadata's `tta_zooms`, and
 its mirror image when `flip_average` is on, as posebridge-small's are). Median over repeats after
@@ -29,11 +29,11 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from posebridge.backends import create_backend  # noqa: E402
-from posebridge.crops import to_batch  # noqa: E402
-from posebridge.estimator import Estimator, TorchBackend  # noqa: E402
+from posebridge.inference.backends import create_backend  # noqa: E402
+from posebridge.inference.crops import to_batch  # noqa: E402
+from posebridge.inference.estimator import Estimator, TorchBackend  # noqa: E402
+from posebridge.inference.model_store import resolve_model  # noqa: E402
 from posebridge.models.checkpoint import load_checkpoint  # noqa: E402
-from posebridge.models.store import resolve_model  # noqa: E402
 from training.distill import BEST_VALIDATION_ZOOMS  # noqa: E402
 
 SHARED = REPO.parent / "shared"

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from posebridge.estimator import Estimator  # noqa: E402
+from posebridge.inference.estimator import Estimator  # noqa: E402
 
 SETS = [(1.0,), (0.96, 1.0, 1.04), (0.92, 1.0, 1.08), (0.88, 1.0, 1.12), (0.84, 1.0, 1.16),
         (0.92, 0.96, 1.0, 1.04, 1.08)]

@@ -32,10 +32,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from posebridge.crops import roi_3ddfa  # noqa: E402
-from posebridge.datasets import read_aflw2000  # noqa: E402
 from posebridge.faces.base import create_detector  # noqa: E402
 from posebridge.faces.detectors import DEFAULT_DETECTOR, PROFILE_TAG, iou  # noqa: E402
+from posebridge.inference.crops import roi_3ddfa  # noqa: E402
+from posebridge.offline.datasets import read_aflw2000  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 
@@ -91,8 +91,8 @@ def fit_map(o: np.ndarray) -> dict[str, float]:
 
 
 def apply_map(box: list[float], m: dict, yaw: float | None = None) -> tuple[float, float, float, float]:
-    from posebridge.crops import face_roi
-    from posebridge.models.meta import CropSpec
+    from posebridge.inference.crops import face_roi
+    from posebridge.inference.meta import CropSpec
 
     return face_roi(tuple(box), CropSpec(protocol="3ddfa", box_map=m), detector="__none__", yaw=yaw)
 
@@ -158,12 +158,12 @@ def eval_model(model: str, detections: dict[str, dict], fitted: dict[str, dict],
                limit_deg: float = 99.0) -> list[dict]:
     """MAE of `model` on the same faces cropped several ways, to split the detector-vs-landmark gap:
     landmark ROI on every image in the protocol, landmark ROI on the faces the detector found, the
-    mapped detector ROI on those faces (the shipped map, posebridge.faces.roi_map; the detections cached
+    mapped detector ROI on those faces (the shipped map, posebridge.inference.roi_map; the detections cached
     by the fit, same matching rule), and that ROI placed with the model's yaw (the `fitted` maps with
     their dx_yaw term)."""
-    from posebridge.crops import face_roi
-    from posebridge.estimator import Estimator
-    from posebridge.faces import roi_map
+    from posebridge.inference import roi_map
+    from posebridge.inference.crops import face_roi
+    from posebridge.inference.estimator import Estimator
 
     est = Estimator.load(model, device="cpu")
     first = next(iter(detections.values()))["rows"]

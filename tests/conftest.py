@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from posebridge.models.meta import ModelMeta
+from posebridge.inference.meta import ModelMeta
 from posebridge.models.network import build_model
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from posebridge.backends import (
+from posebridge.errors import ConfigError, InputFileError
+from posebridge.inference.backends import (
     CPU_EP,
     CUDA_EP,
     TRT_EP,
@@ -18,8 +19,7 @@ from posebridge.backends import (
     run_chunked,
     select_providers,
 )
-from posebridge.errors import ConfigError, InputFileError
-from posebridge.estimator import Estimator, TorchBackend
+from posebridge.inference.estimator import Estimator, TorchBackend
 from tests.conftest import spread_model
 
 
@@ -43,7 +43,7 @@ def batch(n: int = 6, size: int = 96) -> torch.Tensor:
 
 
 def test_missing_cuda_provider_falls_back_to_cpu_with_one_line(caplog):
-    with caplog.at_level(logging.WARNING, logger="posebridge.backends"):
+    with caplog.at_level(logging.WARNING, logger="posebridge.inference.backends"):
         chosen = select_providers("cuda", available=[CPU_EP])
     assert chosen == [CPU_EP]
     lines = [r.getMessage() for r in caplog.records]
@@ -52,13 +52,13 @@ def test_missing_cuda_provider_falls_back_to_cpu_with_one_line(caplog):
 
 
 def test_missing_tensorrt_uses_cuda_when_present(caplog):
-    with caplog.at_level(logging.WARNING, logger="posebridge.backends"):
+    with caplog.at_level(logging.WARNING, logger="posebridge.inference.backends"):
         assert select_providers("tensorrt", available=[CUDA_EP, CPU_EP]) == [CUDA_EP, CPU_EP]
     assert TRT_EP in caplog.text
 
 
 def test_auto_and_cpu_choose_quietly(caplog):
-    with caplog.at_level(logging.WARNING, logger="posebridge.backends"):
+    with caplog.at_level(logging.WARNING, logger="posebridge.inference.backends"):
         assert select_providers("auto", available=[CPU_EP]) == [CPU_EP]
         assert select_providers("cpu", available=[CUDA_EP, CPU_EP]) == [CPU_EP]
         assert select_providers("auto", available=[CUDA_EP, CPU_EP]) == [CUDA_EP, CPU_EP]
@@ -71,7 +71,7 @@ def test_session_falls_back_when_onnxruntime_lacks_cuda(small, monkeypatch, capl
 
     net, meta = small
     monkeypatch.setattr(ort, "get_available_providers", lambda: [CPU_EP])
-    with caplog.at_level(logging.WARNING, logger="posebridge.backends"):
+    with caplog.at_level(logging.WARNING, logger="posebridge.inference.backends"):
         backend = OnnxBackend(cached_onnx(net, meta), meta, device="cuda:0")
     assert backend.provider == CPU_EP
     assert sum("falling back" in r.getMessage() for r in caplog.records) == 1
@@ -135,7 +135,7 @@ def test_bf16_backend_runs_close_to_fp32(small):
 
 
 def test_int8_needs_calibration_crops(small, monkeypatch, tmp_path):
-    import posebridge.quantize as q
+    import posebridge.models.quantize as q
 
     net, meta = small
     monkeypatch.delenv("POSEBRIDGE_CALIB", raising=False)

@@ -13,8 +13,8 @@ import torch
 
 from posebridge.cli import main
 from posebridge.commands.bench import STAGES, drawn_face, format_report, make_clip
+from posebridge.inference.meta import ModelMeta
 from posebridge.models.checkpoint import save_checkpoint
-from posebridge.models.meta import ModelMeta
 from posebridge.models.network import build_model
 
 

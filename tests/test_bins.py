@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from posebridge.models import BinSpec, angle_to_bin, decode
+from posebridge.models.bins import BinSpec, angle_to_bin, decode
 from posebridge.models.network import CENTER_BINS, HOPENET_BINS, WHENET_BINS
 
 ONE_HOT = 1e4  # a logit this large makes the softmax exactly one-hot in float32

@@ -8,9 +8,9 @@ import torch
 
 from posebridge.cli import main
 from posebridge.errors import InputFileError
-from posebridge.models import ModelMeta, build_model
+from posebridge.inference.meta import ModelMeta
 from posebridge.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from posebridge.models.network import CENTER_BINS
+from posebridge.models.network import CENTER_BINS, build_model
 
 
 @pytest.fixture

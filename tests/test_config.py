@@ -73,7 +73,7 @@ def test_missing_and_broken_files(tmp_path):
 
 
 def test_filter_params_checked_against_filter_config(tmp_path):
-    from posebridge.filtering import FilterConfig
+    from posebridge.filtering.kalman import FilterConfig
 
     text = "[filter]\nlost_after_s = 1\nkind = 'none'\nwrap = [true, true, false]\n"
     cfg = load_config(write(tmp_path, text))
@@ -110,7 +110,7 @@ def test_example_config_documents_every_option():
                 key = f"{section.name}.{f.name}"
                 assert f"{f.name} =" in text or f"[{key}]" in text, f"{key} not documented"
     assert cfg.publish.address == "tcp://127.0.0.1:5570"
-    from posebridge.filtering import FilterConfig
+    from posebridge.filtering.kalman import FilterConfig
 
     filter_block = text[text.index("[filter]"):text.index("[publish]")]
     for f in dataclasses.fields(FilterConfig):

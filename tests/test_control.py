@@ -6,8 +6,8 @@ import msgpack
 import pytest
 import zmq
 
-from posebridge.control import ControlServer, handle_request, request
 from posebridge.errors import ConfigError
+from posebridge.output.control import ControlServer, handle_request, request
 
 
 @pytest.fixture

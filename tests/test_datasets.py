@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posebridge.datasets import (
+from posebridge.errors import InputFileError
+from posebridge.offline.datasets import (
     biwi_angles,
     in_range,
     landmark_box,
@@ -17,7 +18,6 @@ from posebridge.datasets import (
     read_panoptic,
     read_pose_mat,
 )
-from posebridge.errors import InputFileError
 from tests.conftest import shared_path
 
 

@@ -10,11 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from posebridge.annotate import pose_axes_2d
 from posebridge.cli import main
 from posebridge.commands.estimate import FIELDS
-from posebridge.models import ModelMeta, build_model
+from posebridge.inference.meta import ModelMeta
 from posebridge.models.checkpoint import save_checkpoint
+from posebridge.models.network import build_model
+from posebridge.offline.annotate import pose_axes_2d
 from tests.conftest import shared_path
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from posebridge.crops import crop_square, zoom_box
 from posebridge.errors import ConfigError
-from posebridge.estimator import Estimator, parse_zooms
-from posebridge.models.meta import CropSpec, ModelMeta
+from posebridge.inference.crops import crop_square, zoom_box
+from posebridge.inference.estimator import Estimator, parse_zooms
+from posebridge.inference.meta import CropSpec, ModelMeta
 from posebridge.models.network import build_model
 
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from posebridge.cli import main
-from posebridge.estimator import Estimator
-from posebridge.evaluation import evaluate_aflw2000, format_table, summarize, write_results
+from posebridge.inference.estimator import Estimator
 from posebridge.models.checkpoint import save_checkpoint
 from posebridge.models.importers import import_whenet
+from posebridge.offline.evaluation import evaluate_aflw2000, format_table, summarize, write_results
 from tests.conftest import shared_path
 
 SUBSET = 40

@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from posebridge.datasets import landmark_box, read_pose_mat
 from posebridge.errors import ConfigError, InputFileError
 from posebridge.faces import FaceBox, create_detector
 from posebridge.faces.detectors import DEFAULT_DETECTOR, iou, nms
-from posebridge.faces.evaluation import matches, shift, to_canvas, yaw_bucket
+from posebridge.offline.datasets import landmark_box, read_pose_mat
+from posebridge.offline.detector_eval import matches, shift, to_canvas, yaw_bucket
 from tests.conftest import shared_path
 
 FRONTAL = "image00002"  # yaw about 0-30 degrees

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from posebridge.errors import ConfigError
-from posebridge.filtering import FilterConfig, FilterOutput, create_filter
+from posebridge.filtering.kalman import FilterConfig, FilterOutput, create_filter
 
 FPS = 30.0
 NOISE = 0.5  # degrees: raw jitter measured on a still face (docs/filter.md)

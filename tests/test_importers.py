@@ -161,8 +161,8 @@ def test_whenet_matches_keras_semantics(whenet, size):
 def test_whenet_gives_plausible_angles_on_a_face(whenet):
     import cv2
 
-    from posebridge.datasets import landmark_box, read_pose_mat
-    from posebridge.estimator import Estimator
+    from posebridge.inference.estimator import Estimator
+    from posebridge.offline.datasets import landmark_box, read_pose_mat
 
     root = shared_path("data", "aflw2000-dev")
     est = Estimator.from_model(*whenet, device="cpu")

@@ -12,8 +12,9 @@ import pytest
 
 from posebridge.commands.models import add_export_parser
 from posebridge.errors import ConfigError, InputFileError
-from posebridge.estimator import TorchBackend
-from posebridge.export import (
+from posebridge.inference.estimator import TorchBackend
+from posebridge.models.checkpoint import save_checkpoint
+from posebridge.models.export import (
     META_KEY,
     evenly,
     list_images,
@@ -22,8 +23,7 @@ from posebridge.export import (
     read_onnx_meta,
     verify_onnx,
 )
-from posebridge.models.checkpoint import save_checkpoint
-from posebridge.quantize import calibration_dir, head_nodes, quantize_onnx
+from posebridge.models.quantize import calibration_dir, head_nodes, quantize_onnx
 from tests.conftest import shared_path, spread_model
 
 
@@ -120,7 +120,7 @@ def test_calibration_refuses_evaluation_images(tmp_path, monkeypatch):
     evaluation.mkdir()
     with pytest.raises(ConfigError, match="evaluation set"):
         calibration_dir(evaluation)
-    import posebridge.quantize as q
+    import posebridge.models.quantize as q
 
     monkeypatch.delenv("POSEBRIDGE_CALIB", raising=False)
     monkeypatch.setattr(q, "DEFAULT_CALIB", tmp_path / "absent")
@@ -157,7 +157,7 @@ def test_whenet_onnx_matches_pytorch():
 
 
 def test_int8_advice_follows_the_measured_cost():
-    from posebridge.quantize import MAX_INT8_COST, MEASURED_INT8_COST, int8_advice
+    from posebridge.models.quantize import MAX_INT8_COST, MEASURED_INT8_COST, int8_advice
 
     assert int8_advice("never-measured") is None
     for name, cost in MEASURED_INT8_COST.items():

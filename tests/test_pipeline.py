@@ -14,16 +14,16 @@ import pytest
 import torch
 
 from posebridge.config import ServeConfig
-from posebridge.control import request
-from posebridge.estimator import Estimator
+from posebridge.daemon.loop import Pipeline
 from posebridge.faces import create_detector
 from posebridge.faces.tracker import FaceTracker
-from posebridge.models.meta import CropSpec, ModelMeta
+from posebridge.inference.estimator import Estimator
+from posebridge.inference.meta import CropSpec, ModelMeta
 from posebridge.models.network import build_model
-from posebridge.pipeline import Pipeline
+from posebridge.output.control import request
+from posebridge.output.transport import Publisher, Subscriber
 from posebridge.sources.camera import CameraSource
 from posebridge.sources.folder import ImageFolderSource
-from posebridge.transport import Publisher, Subscriber
 
 REPO = Path(__file__).resolve().parents[1]
 PORTRAIT = REPO / "examples" / "demo" / "astronaut.jpg"
@@ -102,7 +102,7 @@ def test_messages_reach_a_real_subscriber(tmp_path, estimator):
 def test_tracked_face_places_its_crop_with_the_previous_yaw(tmp_path, monkeypatch):
     """With a yaw-aware box map (3DDFA protocol) the first frame of a face takes two passes; after that
     the stream's previous yaw places the crop in one."""
-    import posebridge.faces.roi_map as roi_map
+    import posebridge.inference.roi_map as roi_map
 
     monkeypatch.setitem(roi_map.BOX_MAPS, "dlib_hog", {"dx": 0.0, "dx_yaw": 0.35, "dy": 0.06, "scale": 1.37})
     torch.manual_seed(0)
@@ -272,7 +272,7 @@ def test_control_answers_while_the_loop_runs(tmp_path, estimator):
 
 
 def test_uncertainty_jump_asks_for_redetection(estimator):
-    from posebridge.estimator import PoseEstimate
+    from posebridge.inference.estimator import PoseEstimate
 
     pipe = Pipeline(ServeConfig(), source=None, tracker=None, estimator=estimator, publisher=None)
     calm = PoseEstimate(0, 0, 0, 3.0, 3.0, 3.0)
@@ -285,7 +285,7 @@ def test_demo_clip_and_score(tmp_path):
     """The no-camera demo's clip: a real 640x480 video with the known roll, and its scorer."""
     import json
 
-    from posebridge.demo import make_clip, score, write_truth
+    from posebridge.offline.demo import make_clip, score, write_truth
 
     truth = make_clip(tmp_path / "clip.mp4", seconds=1.0, gap=(0.5, 0.7))
     cap = cv2.VideoCapture(str(tmp_path / "clip.mp4"))
@@ -309,8 +309,8 @@ def test_demo_clip_and_score(tmp_path):
 
 
 def test_tracker_options_from_config():
+    from posebridge.daemon.loop import make_tracker
     from posebridge.errors import ConfigError
-    from posebridge.pipeline import make_tracker
 
     cfg = ServeConfig()
     cfg.faces.redetect_every = 4

@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from posebridge.crops import face_roi
-from posebridge.estimator import Estimator
-from posebridge.faces.roi_map import BOX_MAPS, box_map_for
+from posebridge.inference.crops import face_roi
+from posebridge.inference.estimator import Estimator
+from posebridge.inference.meta import CropSpec
+from posebridge.inference.model_store import packaged_models, resolve_model
+from posebridge.inference.roi_map import BOX_MAPS, box_map_for
 from posebridge.models.checkpoint import read_checkpoint
-from posebridge.models.meta import CropSpec
-from posebridge.models.store import packaged_models, resolve_model
 
 REPO = Path(__file__).resolve().parents[1]
 ASSET = REPO / "posebridge" / "assets" / "posebridge-small.pt"
@@ -85,7 +85,7 @@ def test_mirrored_crop_mirrors_the_pose(estimator):
 
 def test_real_face_crop_is_close_to_its_label(shared, estimator):
     """One AFLW2000-dev crop in the 3DDFA protocol (research data, skipped when absent)."""
-    from posebridge.datasets import read_pose_mat
+    from posebridge.offline.datasets import read_pose_mat
 
     crops = shared("data", "aflw2000-dev-crops")
     errs = []

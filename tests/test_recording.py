@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from posebridge.errors import InputFileError
-from posebridge.filtering import FilterConfig
-from posebridge.protocol import PoseMessage
-from posebridge.recording import (
+from posebridge.filtering.kalman import FilterConfig
+from posebridge.output.protocol import PoseMessage
+from posebridge.output.session_file import (
     MAGIC,
     PREAMBLE,
     SessionReader,
@@ -68,7 +68,7 @@ def test_round_trip(tmp_path):
 WRITER_SCRIPT = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {repo!r})
-    from posebridge.recording import SessionWriter
+    from posebridge.output.session_file import SessionWriter
     w = SessionWriter(sys.argv[1], header={{"source": "kill-test"}})
     i = 0
     while True:

@@ -18,7 +18,7 @@ import pytest
 from conftest import shared_path
 
 from posebridge.cli import main
-from posebridge.transport import Subscriber
+from posebridge.output.transport import Subscriber
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 6

@@ -10,9 +10,11 @@ import torch
 
 from posebridge.cli import main
 from posebridge.errors import InputFileError, PoseBridgeError
-from posebridge.models import ModelMeta, build_model, store
+from posebridge.inference import model_store as store
+from posebridge.inference.meta import ModelMeta
 from posebridge.models.checkpoint import load_checkpoint, save_checkpoint
 from posebridge.models.importers.whenet import WHENET_SHA256
+from posebridge.models.network import build_model
 from tests.conftest import shared_path
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from posebridge.datasets import read_300w_lp
 from posebridge.errors import ConfigError
 from posebridge.models.bins import BinSpec
+from posebridge.offline.datasets import read_300w_lp
 from training.config import load_config
 from training.data import create_dataset, split_by_group
 from training.losses import angle_loss, pose_loss, soft_targets

@@ -9,8 +9,8 @@ import pytest
 import zmq
 
 from posebridge.errors import ConfigError
-from posebridge.protocol import SCHEMA_VERSION, PoseMessage, decode, encode
-from posebridge.transport import Publisher, Subscriber
+from posebridge.output.protocol import SCHEMA_VERSION, PoseMessage, decode, encode
+from posebridge.output.transport import Publisher, Subscriber
 
 
 def message(seq: int) -> PoseMessage:

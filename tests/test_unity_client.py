@@ -112,7 +112,7 @@ def cs(runner: Path, *args: str) -> Proc:
 
 
 def publisher(address: str, *args: str) -> Proc:
-    """The synthetic publisher: posebridge.protocol.PoseMessage + posebridge.transport.Publisher (XPUB)."""
+    """The synthetic publisher: posebridge.output.protocol.PoseMessage + posebridge.output.transport.Publisher (XPUB)."""
     p = Proc([sys.executable, str(PUBLISHER), "publish", "--address", address, *args])
     p.wait_line("READY", 60)
     return p
@@ -126,8 +126,8 @@ def daemon_inputs(tmp_path_factory) -> tuple[Path, Path]:
     import numpy as np
     import torch
 
+    from posebridge.inference.meta import ModelMeta
     from posebridge.models.checkpoint import save_checkpoint
-    from posebridge.models.meta import ModelMeta
     from posebridge.models.network import build_model
 
     out = tmp_path_factory.mktemp("daemon")
@@ -160,10 +160,10 @@ def start_replay(session: Path, pub: str) -> Proc:
 
 
 class Recorder:
-    """The Python side: posebridge.transport.Subscriber recording every decoded message by seq."""
+    """The Python side: posebridge.output.transport.Subscriber recording every decoded message by seq."""
 
     def __init__(self, address: str) -> None:
-        from posebridge.transport import Subscriber
+        from posebridge.output.transport import Subscriber
 
         self.sub = Subscriber(address)
         self.msgs: dict[int, list[float]] = {}
@@ -367,8 +367,8 @@ def test_garbage_on_port_then_recovers(runner):
 
 
 def test_control_recenter_against_posebridge_control_server(runner):
-    """The C# REQ client talks to the daemon's real control server (posebridge.control.ControlServer)."""
-    from posebridge.control import ControlServer
+    """The C# REQ client talks to the daemon's real control server (posebridge.output.control.ControlServer)."""
+    from posebridge.output.control import ControlServer
 
     calls = []
     server = ControlServer({"recenter": lambda req: calls.append(req) or {"neutral": [1.0, 2.0, 3.0]}},

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from posebridge.errors import ConfigError, PoseBridgeError
-from posebridge.models.meta import ANGLES
+from posebridge.inference.meta import ANGLES
 from training.config import TrainConfig, dump_toml, load_config
 from training.evaluate import EvalResult, evaluate_checkpoint, mae_of, predict
 from training.train import Trainer

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from posebridge.datasets import (
+from posebridge.errors import ConfigError, InputFileError
+from posebridge.offline.datasets import (
     landmark_box,
     list_300w_lp,
     read_aflw2000,
@@ -41,7 +42,6 @@ from posebridge.datasets import (
     read_pose_mat,
     w300lp_group,
 )
-from posebridge.errors import ConfigError, InputFileError
 from training.transforms import Box, Transform
 
 log = logging.getLogger(__name__)

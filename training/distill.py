@@ -26,12 +26,13 @@ import cv2
 import numpy as np
 
 from posebridge.errors import ConfigError, InputFileError, PoseBridgeError
+from posebridge.paths import shared_data
 from training.data import PoseDataset, Record, register_dataset
 
 TEACHERS = ("opentrack", "whenet", "fsanet")
 ANGLE_NAMES = ("yaw", "pitch", "roll")
-DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "aflw-yaw-crops"
-AFLW2000_DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "aflw2000-dev"
+DEFAULT_ROOT = shared_data("aflw-yaw-crops")
+AFLW2000_DEV = shared_data("aflw2000-dev")
 
 # AFLW2000-3D is the first 2,000 faces of AFLW as numbered by 3DDFA: image00002.jpg .. image04375.jpg.
 # (Our aflw-yaw-crops start at image04378; aflw2000-dev holds the even half of the 2,000, max id 4364.)
@@ -227,8 +228,8 @@ def recalibrate_batchnorm(model, input_size: int, root: str | os.PathLike = DEFA
     fixes the statistics exactly. Returns the number of crops used."""
     import torch
 
-    from posebridge.crops import crop_square, to_batch
-    from posebridge.models.meta import ModelMeta
+    from posebridge.inference.crops import crop_square, to_batch
+    from posebridge.inference.meta import ModelMeta
 
     root = Path(root)
     labels = read_teacher_labels(root / "labels.csv")
@@ -255,7 +256,7 @@ def recalibrate_batchnorm(model, input_size: int, root: str | os.PathLike = DEFA
 
 
 FILTER_MEAS_SCALE = 0.3
-# Test-time zoom views (posebridge.estimator.Estimator.zooms) written into the packaged model: one (the
+# Test-time zoom views (posebridge.inference.estimator.Estimator.zooms) written into the packaged model: one (the
 # ROI itself). Extra views are opt-in (`model.zooms`, `--zooms`): the best set on the validation split of
 # the training crops (never AFLW2000), 0.96/1/1.04, gains 0.04 deg on AFLW2000 for 3x the network rows
 # (`python benchmarks/bench_tta_views.py`, docs/models.md), too little for a live tracker's default.
@@ -273,7 +274,7 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike = ASSET, flip_a
     import json
 
     from posebridge.faces.detectors import DEFAULT_DETECTOR
-    from posebridge.faces.roi_map import box_map_for
+    from posebridge.inference.roi_map import box_map_for
     from posebridge.models.checkpoint import load_checkpoint, save_checkpoint
 
     model, meta = load_checkpoint(checkpoint)
@@ -294,7 +295,7 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike = ASSET, flip_a
         meta.extra["bn_recalibrated_on"] = recalibrate_batchnorm(model, meta.input_size, root, recalibrate)
     path = save_checkpoint(out, model, meta)
     if fixture:
-        from posebridge.estimator import Estimator
+        from posebridge.inference.estimator import Estimator
 
         FIXTURE_DIR.mkdir(parents=True, exist_ok=True)
         if not FIXTURE_CROP.exists():
@@ -343,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    from posebridge.estimator import parse_zooms
+    from posebridge.inference.estimator import parse_zooms
 
     ap = argparse.ArgumentParser(prog="python -m training.distill",
                                  description="Train and package the distilled student posebridge-small.")

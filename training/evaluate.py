@@ -23,9 +23,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from posebridge.errors import PoseBridgeError
+from posebridge.inference.meta import ANGLES, ModelMeta
 from posebridge.models.bins import decode
 from posebridge.models.checkpoint import load_checkpoint, read_checkpoint
-from posebridge.models.meta import ANGLES, ModelMeta
 from training.config import TrainConfig, from_dict, parse_value
 from training.data import PoseDataset, View, create_dataset
 from training.transforms import Transform

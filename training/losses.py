@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from posebridge.models.bins import BinSpec, angle_to_bin, decode
-from posebridge.models.meta import ANGLES
+from posebridge.inference.meta import ANGLES
+from posebridge.models.bins import BinSpec, angle_to_bin, bin_angles, decode
 
 
 @dataclass
@@ -31,7 +31,7 @@ class AngleLoss:
 
 def soft_targets(angle: torch.Tensor, spec: BinSpec, sigma: float) -> torch.Tensor:
     """Gaussian label distribution over the bin angles, (N, num_bins), rows summing to 1."""
-    centres = spec.bin_angles(angle.device)
+    centres = bin_angles(spec, angle.device)
     logits = -0.5 * ((centres[None, :] - angle[:, None]) / sigma) ** 2
     return torch.softmax(logits, dim=-1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from posebridge.models.meta import ANGLES
+from posebridge.inference.meta import ANGLES
 
 COLORS = {"yaw": "tab:blue", "pitch": "tab:orange", "roll": "tab:green"}
 

@@ -32,9 +32,9 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 
 from posebridge.errors import ConfigError, InputFileError, PoseBridgeError
+from posebridge.inference.meta import ANGLES, CropSpec, ModelMeta
 from posebridge.models.bins import BinSpec
 from posebridge.models.checkpoint import read_checkpoint, save_checkpoint
-from posebridge.models.meta import ANGLES, CropSpec, ModelMeta
 from posebridge.models.network import PoseNet, build_model
 from training.config import TrainConfig, dump_toml, load_config
 from training.data import PoseDataset, View, create_dataset, split_by_group

@@ -53,9 +53,9 @@ def drawn_face(size: tuple[int, int] = CLIP_SIZE) -> np.ndarray:
 
 def default_face() -> tuple[np.ndarray, str]:
     """The BIWI sample frame (a real 640x480 face) when ../shared is present, else the drawn face."""
-    from posebridge.quantize import SHARED
+    from posebridge.paths import shared_data
 
-    biwi = SHARED / "data" / "biwi-sample" / "frame_00003_rgb.png"
+    biwi = shared_data("biwi-sample", "frame_00003_rgb.png")
     img = cv2.imread(str(biwi)) if biwi.is_file() else None
     if img is not None:
         return img, str(biwi)
@@ -94,7 +94,7 @@ def bench_once(video: str, model: str | None, backend: str, device: str, detecto
     import psutil
 
     from posebridge.config import ServeConfig
-    from posebridge.pipeline import Pipeline
+    from posebridge.daemon.loop import Pipeline
     from posebridge.timing import StageTimer
 
     cfg = ServeConfig()

@@ -134,9 +134,9 @@ def frame_count(path: Path) -> int | None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from posebridge.annotate import draw_pose
-    from posebridge.estimator import Estimator, parse_zooms
     from posebridge.faces import create_detector
+    from posebridge.inference.estimator import Estimator, parse_zooms
+    from posebridge.offline.annotate import draw_pose
 
     if not args.path.exists():
         raise InputFileError(args.path, "file or folder not found")

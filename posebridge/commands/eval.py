@@ -28,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from posebridge.estimator import Estimator, parse_zooms
-    from posebridge.evaluation import evaluate_aflw2000, format_table, write_results
+    from posebridge.inference.estimator import Estimator, parse_zooms
+    from posebridge.offline.evaluation import evaluate_aflw2000, format_table, write_results
 
     zooms = parse_zooms(args.zooms) if args.zooms else None
     estimator = Estimator.load(args.model, device=args.device, zooms=zooms)

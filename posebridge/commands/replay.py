@@ -15,14 +15,14 @@ import time
 
 from posebridge.config import add_filter_flags, filter_flags, validate_filter_params
 from posebridge.errors import ConfigError, InputFileError
-from posebridge.protocol import DEFAULT_PUB
+from posebridge.output.protocol import DEFAULT_PUB
 
 log = logging.getLogger("posebridge.replay")
 
 
 def recorded_messages(rec: dict) -> list:
     """The PoseMessages published for a frame record, as recorded."""
-    from posebridge.protocol import ProtocolError, from_map
+    from posebridge.output.protocol import ProtocolError, from_map
 
     out = []
     for m in rec.get("messages") or []:
@@ -35,8 +35,8 @@ def recorded_messages(rec: dict) -> list:
 
 def refiltered_messages(rec: dict, outputs: list, mirror: bool) -> list:
     """PoseMessages built from fresh filter outputs over the recorded raw estimates."""
-    from posebridge.pipeline import output_quaternion
-    from posebridge.protocol import SCHEMA_VERSION, PoseMessage
+    from posebridge.daemon.loop import output_quaternion
+    from posebridge.output.protocol import SCHEMA_VERSION, PoseMessage
 
     faces = {int(f.get("face_id", -1)): f for f in rec.get("faces") or []}
     frame = [int(v) for v in rec.get("frame", [0, 0])]
@@ -61,10 +61,10 @@ def replay(path: str, publisher, speed: float = 1.0, refilter: bool = False,
            stop: threading.Event | None = None, seq_start: int = 0) -> dict:
     """Publish the session at `path` through `publisher`; returns counts (frames, messages, problem,
     next_seq). `seq` numbers the messages from `seq_start` (a looping replay keeps counting)."""
-    from posebridge.filtering import FilterConfig
-    from posebridge.protocol import encode
-    from posebridge.recording import SessionReader, paced
-    from posebridge.recording import refilter as run_filter
+    from posebridge.filtering.kalman import FilterConfig
+    from posebridge.output.protocol import encode
+    from posebridge.output.session_file import SessionReader, paced
+    from posebridge.output.session_file import refilter as run_filter
 
     reader = SessionReader(path)
     recorded = reader.header.get("config", {}) if isinstance(reader.header.get("config"), dict) else {}
@@ -101,7 +101,7 @@ def replay(path: str, publisher, speed: float = 1.0, refilter: bool = False,
             msg.seq = seq
             msg.t_capture = t_now
             if mirror != rec_mirror and not refilter:
-                from posebridge.pipeline import output_quaternion
+                from posebridge.daemon.loop import output_quaternion
 
                 msg.q = output_quaternion(msg.euler, None, mirror)
             msg.t_publish = time.time()
@@ -112,8 +112,8 @@ def replay(path: str, publisher, speed: float = 1.0, refilter: bool = False,
 
 
 def run(args: argparse.Namespace) -> int:
-    from posebridge.pipeline import install_signal_handlers
-    from posebridge.transport import Publisher
+    from posebridge.daemon.loop import install_signal_handlers
+    from posebridge.output.transport import Publisher
 
     if args.speed < 0:
         raise ConfigError(f"--speed: must be >= 0 (0 = as fast as possible), got {args.speed}")
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     validate_filter_params(params, prefix="--filter.")
     if params and not args.refilter:
         raise ConfigError("--filter.* options need --refilter")
-    from posebridge.recording import SessionReader
+    from posebridge.output.session_file import SessionReader
 
     SessionReader(args.file)  # a missing or foreign file fails here, before any socket is opened
     publisher = Publisher(args.publish, hwm=args.hwm)

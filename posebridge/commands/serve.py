@@ -72,14 +72,14 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
     params = filter_flags(args)
     validate_filter_params(params, prefix="--filter.")
     cfg.filter.update(params)
-    from posebridge.filtering import FilterConfig
+    from posebridge.filtering.kalman import FilterConfig
 
     FilterConfig().replace(**cfg.filter)  # bad values fail now, before the camera and model open
     return cfg
 
 
 def serve(cfg: ServeConfig) -> int:
-    from posebridge.pipeline import Pipeline
+    from posebridge.daemon.loop import Pipeline
 
     pipe = Pipeline.from_config(cfg)
     ctl = f", control {pipe.control.address}" if pipe.control else ""

@@ -14,7 +14,7 @@ from scipy.optimize import linear_sum_assignment
 
 from posebridge.errors import ConfigError
 from posebridge.faces.base import FaceBox, FaceDetector
-from posebridge.faces.detectors import iou
+from posebridge.faces.geometry import iou
 from posebridge.timing import StageTimer
 
 log = logging.getLogger(__name__)

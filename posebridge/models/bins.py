@@ -1,47 +1,20 @@
-"""Angle bins: the one place where logits become angles and angles become bins.
-
-A head classifies its angle into `num_bins` bins of `width` degrees starting at `low`. The angle of
-bin k is `low + width * k` for the "left" convention (HopeNet and WHENet were trained that way) or
-`low + width * (k + 0.5)` for "center" (models trained by posebridge). Decoding is the softmax
-expectation over bin angles; the spread (softmax standard deviation, degrees) is the uncertainty.
-"""
+"""Angle bins in PyTorch: logits -> angles (inside exported graphs and in training) and angles -> bins
+(training targets). The bin layout itself, `BinSpec`, and the NumPy reference decoder live in
+posebridge.inference.bins."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 
-OFFSETS = ("left", "center")
+from posebridge.inference.bins import OFFSETS, BinSpec
+
+__all__ = ["OFFSETS", "BinSpec", "angle_to_bin", "bin_angles", "decode"]
 
 
-@dataclass(frozen=True)
-class BinSpec:
-    num_bins: int = 66
-    width: float = 3.0
-    low: float = -99.0
-    offset: str = "center"
-
-    def __post_init__(self) -> None:
-        if self.offset not in OFFSETS:
-            raise ValueError(f"bin offset must be one of {OFFSETS}, got {self.offset!r}")
-
-    @property
-    def high(self) -> float:
-        return self.low + self.width * self.num_bins
-
-    def bin_angles(self, device: torch.device | str | None = None) -> torch.Tensor:
-        """Angle (degrees) that each bin decodes to, shape (num_bins,)."""
-        k = torch.arange(self.num_bins, dtype=torch.float32, device=device)
-        shift = 0.5 if self.offset == "center" else 0.0
-        return self.low + self.width * (k + shift)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> BinSpec:
-        return cls(**d)
+def bin_angles(spec: BinSpec, device: torch.device | str | None = None) -> torch.Tensor:
+    """Angle (degrees) that each bin decodes to, shape (num_bins,)."""
+    k = torch.arange(spec.num_bins, dtype=torch.float32, device=device)
+    return spec.low + spec.width * (k + (0.5 if spec.offset == "center" else 0.0))
 
 
 def decode(logits: torch.Tensor, spec: BinSpec) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,7 +25,7 @@ def decode(logits: torch.Tensor, spec: BinSpec) -> tuple[torch.Tensor, torch.Ten
     if logits.shape[-1] != spec.num_bins:
         raise ValueError(f"logits have {logits.shape[-1]} bins, spec has {spec.num_bins}")
     p = torch.softmax(logits.float(), dim=-1)
-    angles = spec.bin_angles(logits.device)
+    angles = bin_angles(spec, logits.device)
     mean = (p * angles).sum(-1)
     var = (p * (angles - mean.unsqueeze(-1)) ** 2).sum(-1)
     return mean, var.clamp_min(0.0).sqrt()

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from posebridge.errors import InputFileError
-from posebridge.models.meta import ModelMeta
+from posebridge.inference.meta import ModelMeta
 from posebridge.models.network import PoseNet, build_model
 
 FORMAT = "posebridge-checkpoint"

@@ -13,8 +13,8 @@ import torch
 import torchvision
 from torch import nn
 
+from posebridge.inference.meta import ANGLES
 from posebridge.models.bins import BinSpec
-from posebridge.models.meta import ANGLES
 
 HOPENET_BINS = {a: BinSpec(66, 3.0, -99.0, "left") for a in ANGLES}
 CENTER_BINS = {a: BinSpec(66, 3.0, -99.0, "center") for a in ANGLES}

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from posebridge.errors import InputFileError
-from posebridge.recording import MAGIC, SUFFIX, SessionReader, decode_jpeg
+from posebridge.output.session_file import MAGIC, SUFFIX, SessionReader, decode_jpeg
 from posebridge.sources.base import Frame, SourceBase
 
 SESSION_SUFFIXES = (SUFFIX, ".pbs", ".session")

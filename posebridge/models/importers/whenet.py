@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from posebridge.errors import InputFileError
-from posebridge.models.meta import IMAGENET_MEAN, IMAGENET_STD, CropSpec, ModelMeta
+from posebridge.inference.meta import IMAGENET_MEAN, IMAGENET_STD, CropSpec, ModelMeta
 from posebridge.models.network import WHENET_BINS, PoseNet, build_model
 
 WHENET_SHA256 = "8f8bcf924447f7126666cf2c725a633ec2b9ae06afa4699064d3242a02401f59"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from posebridge.models.bins import BinSpec
+from posebridge.inference.bins import BinSpec
 
 ANGLES = ("yaw", "pitch", "roll")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -17,7 +17,7 @@ class CropSpec:
 
     protocol "loose": the box is enlarged by `margin` x its size on each side, then squared.
     protocol "3ddfa": a square centred on the landmark box, side sqrt(2) x the longer side; from a
-    detector box it is built through `box_map` (fitted offsets, see posebridge.crops).
+    detector box it is built through `box_map` (fitted offsets, see posebridge.inference.crops).
     """
 
     protocol: str = "loose"

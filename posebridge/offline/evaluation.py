@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from posebridge.crops import Box, roi_3ddfa
-from posebridge.datasets import PoseSample, in_range, landmark_box, read_aflw2000
 from posebridge.errors import ConfigError, InputFileError
-from posebridge.estimator import Estimator
+from posebridge.inference.crops import Box, roi_3ddfa
+from posebridge.inference.estimator import Estimator
+from posebridge.offline.datasets import PoseSample, in_range, landmark_box, read_aflw2000
 
 PROTOCOLS = ("hopenet", "3ddfa")
 YAW_BUCKETS = ((0.0, 30.0), (30.0, 60.0), (60.0, 99.0))

@@ -54,7 +54,7 @@ class Pipeline:
 
     def __init__(self, cfg: ServeConfig, source, tracker, estimator, publisher, recorder=None,
                  model_name: str = "") -> None:
-        from posebridge.filtering import config_for_model
+        from posebridge.filtering.kalman import config_for_model
 
         self.cfg = cfg
         self.source = source
@@ -89,11 +89,11 @@ class Pipeline:
     @classmethod
     def from_config(cls, cfg: ServeConfig) -> Pipeline:
         """Open everything the config names; closes what was opened if a later part fails."""
-        from posebridge.estimator import Estimator
         from posebridge.faces import create_detector
         from posebridge.faces.tracker import FaceTracker
+        from posebridge.inference.estimator import Estimator
+        from posebridge.output.transport import Publisher
         from posebridge.sources import open_source
-        from posebridge.transport import Publisher
 
         opened: list = []
         try:
@@ -122,7 +122,7 @@ class Pipeline:
             raise
 
     def start_control(self, address: str):
-        from posebridge.control import ControlServer
+        from posebridge.output.control import ControlServer
 
         self.control = ControlServer(
             {"status": self.cmd_status, "recenter": self.cmd_recenter, "set": self.cmd_set}, address
@@ -130,7 +130,7 @@ class Pipeline:
         return self.control
 
     def new_filter(self):
-        from posebridge.filtering import create_filter
+        from posebridge.filtering.kalman import create_filter
 
         return create_filter(self.filter_config)
 
@@ -274,7 +274,7 @@ class Pipeline:
         return FrameResult(-1, t, 0, messages)
 
     def _publish(self, t_capture: float, stream: Stream, raw, box):
-        from posebridge.protocol import SCHEMA_VERSION, PoseMessage, encode
+        from posebridge.output.protocol import SCHEMA_VERSION, PoseMessage, encode
 
         q = output_quaternion(stream.last_angles, stream.neutral, self.cfg.publish.mirror)
         msg = PoseMessage(
@@ -484,8 +484,8 @@ class Pipeline:
 
 def output_quaternion(angles, neutral, mirror: bool) -> list[float]:
     """Filtered dataset angles -> the Unity quaternion `q`, relative to the neutral pose if recentered
-    (`neutral^-1 * q`, posebridge.rotation.recenter). `euler`/`raw` stay absolute (docs/protocol.md)."""
-    from posebridge.rotation import recenter, unity_quaternion
+    (`neutral^-1 * q`, posebridge.output.rotation.recenter). `euler`/`raw` stay absolute (docs/protocol.md)."""
+    from posebridge.output.rotation import recenter, unity_quaternion
 
     q = unity_quaternion(*angles, mirror=mirror)
     if neutral is not None:
@@ -533,7 +533,7 @@ def filter_params(config) -> dict:
 
 
 def open_recorder(cfg: ServeConfig, estimator):
-    from posebridge.recording import SessionWriter
+    from posebridge.output.session_file import SessionWriter
 
     header = {"config": cfg.to_dict(), "model": estimator.meta.to_dict(), "source": cfg.source.spec}
     return SessionWriter(cfg.record.path, header=header, video=cfg.record.video)

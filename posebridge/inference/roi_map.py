@@ -3,7 +3,7 @@
 Models trained on 3DDFA-protocol crops (posebridge-small) expect a square centred on the bounding box
 of the 68 landmarks with side sqrt(2) x its longer side. A face detector's box is smaller and sits
 lower or higher on the face depending on the detector, and slides sideways as the head turns, so
-`posebridge.crops.face_roi` maps it:
+`posebridge.inference.crops.face_roi` maps it:
 
     centre = box centre + ((dx + dx_yaw * sin(yaw)) * box width, dy * box height)
     side = scale * max(box width, box height)

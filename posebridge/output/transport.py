@@ -124,7 +124,7 @@ class Subscriber:
 
     def recv(self, timeout_s: float | None = None):
         """The next decoded `PoseMessage` (raises ProtocolError if malformed), or None on timeout."""
-        from posebridge.protocol import decode
+        from posebridge.output.protocol import decode
 
         frames = self.recv_frames(timeout_s)
         if frames is None:

@@ -16,7 +16,7 @@ import msgpack
 import zmq
 
 from posebridge.errors import ConfigError, PoseBridgeError
-from posebridge.transport import bind, tcp_any_port
+from posebridge.output.transport import bind, tcp_any_port
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from posebridge.errors import ConfigError
-from posebridge.models.meta import ModelMeta
+from posebridge.inference.meta import ModelMeta
+from posebridge.paths import shared_data
 
 log = logging.getLogger(__name__)
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-DEFAULT_CALIB = SHARED / "data" / "aflw-yaw-crops"
+DEFAULT_CALIB = shared_data("aflw-yaw-crops")
 EVALUATION_SETS = ("aflw2000", "biwi", "panoptic")
 MAX_INT8_COST = 0.3  # degrees of mean MAE over PyTorch fp32 on AFLW2000: above it int8 does not ship
 # Measured with benchmarks/bench_int8.py (AFLW2000 dev, 1,021 images; see docs/speed.md). WHENet: +0.47
@@ -109,7 +109,7 @@ def quantize_onnx(
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from posebridge.export import evenly, list_images, load_crops
+    from posebridge.models.export import evenly, list_images, load_crops
 
     calib = calibration_dir(calib)
     methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,

@@ -6,8 +6,8 @@ and animates it the way a camera would see a person tilting their head: an in-pl
 frame (the stream reports LOST, then recovers). Yaw and pitch stay those of the photo: a flat picture
 cannot turn its head, so the demo shows roll tracking, smoothing, loss and recovery, not yaw range.
 
-    python -m posebridge.demo clip out/demo/clip.mp4 [--truth out/demo/truth.csv]
-    python -m posebridge.demo score out/demo/stream.jsonl out/demo/truth.csv   (after `listen --save`)
+    python -m posebridge.offline.demo clip out/demo/clip.mp4 [--truth out/demo/truth.csv]
+    python -m posebridge.offline.demo score out/demo/stream.jsonl out/demo/truth.csv   (after `listen --save`)
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 
 from posebridge.errors import InputFileError, PoseBridgeError
+from posebridge.paths import EXAMPLES
 
-REPO = Path(__file__).resolve().parents[1]
-DEMO_IMAGE = REPO / "examples" / "demo" / "astronaut.jpg"
+DEMO_IMAGE = EXAMPLES / "demo" / "astronaut.jpg"
 
 
 @dataclass
@@ -138,7 +138,7 @@ def score(stream: str | Path, truth_path: str | Path, fps: float = 30.0) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m posebridge.demo", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m posebridge.offline.demo", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("clip", help="write the demo clip")
     c.add_argument("out", help="output video, e.g. out/demo/clip.mp4")

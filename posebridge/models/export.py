@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from posebridge.crops import crop_square, to_batch
 from posebridge.errors import ConfigError, InputFileError
+from posebridge.inference.crops import crop_square, to_batch
+from posebridge.inference.meta import ANGLES, ModelMeta
 from posebridge.models.bins import decode
-from posebridge.models.meta import ANGLES, ModelMeta
 from posebridge.models.network import PoseNet
 
 log = logging.getLogger(__name__)
@@ -162,8 +162,8 @@ def verify_onnx(
     onnx_model: str | os.PathLike | bytes, net: PoseNet, meta: ModelMeta, crops: torch.Tensor, chunk: int = 16
 ) -> VerifyReport:
     """Run PyTorch fp32 (CPU) and the ONNX model on the same normalised crops; compare angles."""
-    from posebridge.backends import OnnxBackend
-    from posebridge.estimator import TorchBackend
+    from posebridge.inference.backends import OnnxBackend
+    from posebridge.inference.estimator import TorchBackend
 
     ref = TorchBackend(net, meta, device="cpu", half=False)
     onnx_backend = OnnxBackend(onnx_model, meta, device="cpu")
@@ -179,19 +179,21 @@ def verify_onnx(
 
 
 def _default_calib() -> Path | None:
-    from posebridge.quantize import DEFAULT_CALIB
+    from posebridge.models.quantize import DEFAULT_CALIB
 
     return DEFAULT_CALIB if DEFAULT_CALIB.is_dir() else None
 
 
 def _default_verify() -> Path | None:
-    d = Path(__file__).resolve().parents[2] / "shared" / "data" / "aflw2000-dev-crops"
+    from posebridge.paths import shared_data
+
+    d = shared_data("aflw2000-dev-crops")
     return d if d.is_dir() else None
 
 
 def run_export(args) -> int:
+    from posebridge.inference.model_store import resolve_model
     from posebridge.models.checkpoint import load_checkpoint
-    from posebridge.models.store import resolve_model
 
     net, meta = load_checkpoint(resolve_model(args.model))
     out = Path(args.onnx)
@@ -199,7 +201,7 @@ def run_export(args) -> int:
     fp32 = onnx_bytes(net, meta, args.opset)
     verify_dir = Path(args.verify) if args.verify else _default_verify()
     if args.int8:
-        from posebridge.quantize import quantize_onnx
+        from posebridge.models.quantize import quantize_onnx
 
         calib = Path(args.calib) if args.calib else _default_calib()
         if calib is None:

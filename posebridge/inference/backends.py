@@ -1,15 +1,15 @@
 """Inference backends behind one interface: `run(batch) -> (angles (N,3), stds (N,3))` in degrees.
 
-    torch        posebridge.estimator.TorchBackend (CUDA: fp16 + channels_last; CPU: fp32)
+    torch        posebridge.inference.estimator.TorchBackend (CUDA: fp16 + channels_last; CPU: fp32)
     torch-bf16   PyTorch under bf16 autocast (CPUs with AVX512-BF16/AMX, or CUDA)
     torch-compile  PyTorch + torch.compile (CUDA: mode "reduce-overhead", i.e. CUDA graphs)
-    onnx         ONNX Runtime, fp32 graph with decoding inside (posebridge.export)
-    onnx-int8    ONNX Runtime, static int8 QDQ graph (posebridge.quantize)
+    onnx         ONNX Runtime, fp32 graph with decoding inside (posebridge.models.export)
+    onnx-int8    ONNX Runtime, static int8 QDQ graph (posebridge.models.quantize)
 
 ONNX Runtime runs on CPU by default; `device` "cuda"/"cuda:N"/"tensorrt" asks for those execution
 providers, and "auto" takes the best one installed. A requested provider that is missing falls back to
 CPU with one warning line. Exported/quantized graphs are cached under <posebridge home>/onnx (default
-~/.cache/posebridge/onnx, see posebridge.models.store), keyed by the weights, so only the first start
+~/.cache/posebridge/onnx, see posebridge.inference.model_store), keyed by the weights, so only the first start
 pays for the export.
 """
 
@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from posebridge.errors import ConfigError, InputFileError
-from posebridge.estimator import Backend, TorchBackend, pick_device
+from posebridge.inference.estimator import Backend, TorchBackend, pick_device
+from posebridge.inference.meta import ANGLES, ModelMeta
 from posebridge.models.bins import decode
-from posebridge.models.meta import ANGLES, ModelMeta
 from posebridge.models.network import PoseNet
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def run_chunked(backend: Backend, batch: torch.Tensor, chunk: int = 64) -> tuple
 
 def cache_dir() -> Path:
     """ONNX files exported/quantized on first use, beside the installed models (see models.store.home)."""
-    from posebridge.models.store import home
+    from posebridge.inference.model_store import home
 
     return home() / "onnx"
 
@@ -175,14 +175,14 @@ def model_key(net: PoseNet, meta: ModelMeta) -> str:
 def cached_onnx(net: PoseNet, meta: ModelMeta, int8: bool = False,
                 calib: str | os.PathLike | None = None) -> Path:
     """The cached fp32 (or int8) ONNX file for these weights, exported/quantized on first use."""
-    from posebridge.export import export_onnx
+    from posebridge.models.export import export_onnx
 
     key = model_key(net, meta)
     q = cache_dir() / f"{meta.name}-{key}-int8.onnx"
     if int8 and q.is_file():
         return q
     if int8:
-        from posebridge.quantize import calibration_dir
+        from posebridge.models.quantize import calibration_dir
 
         calib = calibration_dir(calib)  # fail before the (slow) export when there is nothing to calibrate on
     fp32 = cache_dir() / f"{meta.name}-{key}.onnx"
@@ -191,7 +191,7 @@ def cached_onnx(net: PoseNet, meta: ModelMeta, int8: bool = False,
         export_onnx(net, meta, fp32)
     if not int8:
         return fp32
-    from posebridge.quantize import quantize_onnx
+    from posebridge.models.quantize import quantize_onnx
 
     log.info("quantizing %s to int8, calibrating on %s (first use; cached at %s)", meta.name, calib, q)
     data = quantize_onnx(fp32.read_bytes(), meta, calib)  # type: ignore[arg-type]
@@ -204,7 +204,7 @@ def cached_onnx(net: PoseNet, meta: ModelMeta, int8: bool = False,
 def _onnx(int8: bool) -> Callable[..., Backend]:
     def make(net: PoseNet, meta: ModelMeta, device: str, **opts: object) -> Backend:
         if int8:
-            from posebridge.quantize import int8_advice
+            from posebridge.models.quantize import int8_advice
 
             advice = int8_advice(meta.name)
             if advice:

@@ -333,11 +333,11 @@ def paced(frames: Iterable[dict], speed: float = 1.0, clock: Callable[[], float]
 
 
 def refilter(frames: Iterable[dict], config=None, all_faces: bool = False) -> Iterator[tuple[dict, list]]:
-    """Run fresh filters (posebridge.filtering) over the recorded raw estimates with capture times.
+    """Run fresh filters (posebridge.filtering.kalman) over the recorded raw estimates with capture times.
 
     Primary mode: one stream fed the first face of each frame (None when no face). `all_faces`: one
     stream per face_id. Yields (record, [(face_id, FilterOutput), ...])."""
-    from posebridge.filtering import create_filter
+    from posebridge.filtering.kalman import create_filter
 
     streams: dict[int, Any] = {}
     for rec in frames:

@@ -1,7 +1,7 @@
 """Dataset readers shared by evaluation and training: AFLW2000-3D, 300W_LP, BIWI, CMU Panoptic.
 
 Angles are degrees in the HopeNet/300W_LP convention (yaw, pitch, roll). Each reader yields
-`PoseSample`s; none of them crops or normalises (see posebridge.crops and training/).
+`PoseSample`s; none of them crops or normalises (see posebridge.inference.crops and training/).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from posebridge.crops import Box
+from posebridge.inference.crops import Box
 
 
 def pose_axes_2d(yaw: float, pitch: float, roll: float) -> np.ndarray:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import torch
 
-from posebridge.models.meta import CropSpec, ModelMeta
+from posebridge.inference.meta import CropSpec, ModelMeta
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
 
@@ -45,7 +45,7 @@ def face_roi(box: Box, spec: CropSpec, detector: str = "", yaw: float | None = N
     """The crop box a model expects for a face-detector box.
 
     For the "3ddfa" protocol the detector box is mapped to the landmark ROI with offsets fitted per
-    detector (posebridge.faces.roi_map), falling back to the checkpoint's own `box_map`. A detector's box
+    detector (posebridge.inference.roi_map), falling back to the checkpoint's own `box_map`. A detector's box
     slides sideways on the face as the head turns, so a map with a `dx_yaw` term shifts the centre by
     dx_yaw * sin(yaw) box widths when the face's yaw is known (`yaw`, degrees: an earlier estimate).
     """
@@ -63,7 +63,7 @@ def face_roi(box: Box, spec: CropSpec, detector: str = "", yaw: float | None = N
 
 def box_map(spec: CropSpec, detector: str = "") -> dict[str, float]:
     """The detector box -> ROI map for `detector`: its fitted map, else the checkpoint's own."""
-    from posebridge.faces.roi_map import box_map_for
+    from posebridge.inference.roi_map import box_map_for
 
     return box_map_for(detector) or dict(spec.box_map)
 

@@ -1,5 +1,5 @@
 """Estimator: face crops in, typed head poses out. Backends run the network (PyTorch here; ONNX
-Runtime in posebridge.backends when installed) and all return the same arrays."""
+Runtime in posebridge.inference.backends when installed) and all return the same arrays."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from posebridge.crops import Box, crop_square, face_roi, roi_uses_yaw, to_batch, zoom_box
 from posebridge.errors import ConfigError
+from posebridge.inference.crops import Box, crop_square, face_roi, roi_uses_yaw, to_batch, zoom_box
+from posebridge.inference.meta import ANGLES, ModelMeta
 from posebridge.models.bins import decode
-from posebridge.models.meta import ANGLES, ModelMeta
 from posebridge.models.network import PoseNet
 
 
@@ -115,15 +115,15 @@ class Estimator:
              zooms: Sequence[float] | None = None):
         """By name (`whenet`, `posebridge-small`), by path, or the default model when None. `zooms`
         replaces the model's own test-time zoom views (e.g. [1.0]: one view, faster)."""
+        from posebridge.inference.model_store import resolve_model
         from posebridge.models.checkpoint import load_checkpoint
-        from posebridge.models.store import resolve_model
 
         net, meta = load_checkpoint(resolve_model(model))
         if zooms:
             meta.extra["tta_zooms"] = list(check_zooms(zooms, "model.zooms"))
         if backend == "torch":
             return cls.from_model(net, meta, device)
-        from posebridge.backends import create_backend
+        from posebridge.inference.backends import create_backend
 
         return cls(create_backend(backend, net, meta, device), meta)
 
@@ -182,7 +182,7 @@ class Estimator:
                       timings: dict[str, float] | None = None) -> list[PoseEstimate]:
         """Faces given as (BGR frame, detector box, detector name), in one batch.
 
-        When the model's ROI for a detector depends on yaw (posebridge.crops.face_roi), a face with a
+        When the model's ROI for a detector depends on yaw (posebridge.inference.crops.face_roi), a face with a
         yaw hint (e.g. the tracked face's previous estimate) is cropped with it in one pass; a face
         without one is estimated twice: the first pass's yaw places the second pass's crop.
         `timings`, when given, receives the milliseconds spent cropping ("crop") and in the network

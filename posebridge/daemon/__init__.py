@@ -1,0 +1,1 @@
+"""The daemon: the per-frame loop over source -> faces -> inference -> filter -> output."""

@@ -1,0 +1,1 @@
+"""Inference: face crop -> head pose (crops, model metadata, ONNX Runtime backend, estimator)."""

@@ -1,0 +1,1 @@
+"""Offline tools: datasets, benchmark evaluation, the demo clip, drawing poses."""

@@ -1,0 +1,1 @@
+"""Output: the wire protocol, rotation conventions, ZeroMQ transport, control socket, session files."""
