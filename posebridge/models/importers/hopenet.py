@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
+from posebridge.downloads import sha256_file
 from posebridge.errors import InputFileError
 from posebridge.inference.meta import IMAGENET_MEAN, IMAGENET_STD, CropSpec, ModelMeta
 from posebridge.models.checkpoint import load_weights_only
-from posebridge.models.importers.whenet import sha256_file
 from posebridge.models.network import HOPENET_BINS, PoseNet, build_model
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,6 @@ Conv2D / DepthwiseConv2D / BatchNormalization layers are matched to timm's modul
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from posebridge.downloads import sha256_file
 from posebridge.errors import InputFileError
 from posebridge.inference.meta import IMAGENET_MEAN, IMAGENET_STD, CropSpec, ModelMeta
 from posebridge.models.network import WHENET_BINS, PoseNet, build_model
@@ -50,14 +50,6 @@ def whenet_meta(name: str = "whenet", sha256: str = "", source: str = "") -> Mod
         },
         extra={"bins_note": "left-edge bins: yaw 3*E[k]-180, pitch/roll 3*E[k]-99, as WHENet decodes"},
     )
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _keras_type(module: nn.Module) -> str | None:
