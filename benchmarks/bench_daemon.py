@@ -3,8 +3,8 @@
 
     .venv/bin/python benchmarks/bench_daemon.py [--video FILE] [--model M] [--threads 1] [--out DIR]
 
-Without --video it generates the 10 s demo clip (posebridge.offline.demo). The pipeline runs in-process exactly
-as `posebridge serve --fast` does (file read as fast as possible, a real ZeroMQ PUB with a reading SUB
+Without --video it generates the 10 s demo clip (posebridge.offline.demo). The pipeline runs in-process
+exactly as `posebridge serve --fast` does (file read as fast as possible, a real ZeroMQ PUB with a reading SUB
 in another process), so "sustained fps" is the throughput of one daemon on this machine. Prints
 tables and writes results.json and stages.png to --out. Report the machine load with the numbers.
 """
@@ -50,7 +50,7 @@ def run_pipeline(video: Path, model: str | None, threads: int, detector: str, re
     from tqdm import tqdm
 
     from posebridge.config import ServeConfig
-    from posebridge.daemon.loop import Pipeline
+    from posebridge.daemon.assemble import build_pipeline
     cfg = ServeConfig()
     cfg.source.spec = str(video)
     cfg.source.realtime = realtime
@@ -67,7 +67,7 @@ def run_pipeline(video: Path, model: str | None, threads: int, detector: str, re
     counter = subprocess.Popen([sys.executable, "-c", SUBSCRIBER, cfg.publish.address],
                                stdout=subprocess.PIPE, text=True, cwd=REPO,
                                env=dict(os.environ, PYTHONPATH=str(REPO)))
-    pipe = Pipeline.from_config(cfg)
+    pipe = build_pipeline(cfg)
     pipe.publisher.wait_for_subscriber(120)
     bar = tqdm(desc="frames", unit="frame", total=max_frames or None)
     t0 = time.perf_counter()

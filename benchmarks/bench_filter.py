@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from posebridge.filtering.kalman import FilterConfig, config_for_model, create_filter  # noqa: E402
+from posebridge.filtering.config import FilterConfig, config_for_model  # noqa: E402
+from posebridge.filtering.kalman import create_filter  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "aflw2000-dev"

@@ -21,10 +21,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from posebridge.inference.backends import create_backend  # noqa: E402
 from posebridge.inference.estimator import Estimator  # noqa: E402
 from posebridge.inference.model_store import resolve_model  # noqa: E402
 from posebridge.models.checkpoint import load_checkpoint  # noqa: E402
+from posebridge.models.torch_backends import backend_for_net  # noqa: E402
 from posebridge.offline.evaluation import evaluate_aflw2000  # noqa: E402
 
 SHARED = REPO.parent / "shared"
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in args.backends:
         t0 = time.perf_counter()
-        backend = create_backend(name, net, meta, "cpu", calib=args.calib)
+        backend = backend_for_net(name, net, meta, "cpu", threads=0, calib=args.calib)
         setup = time.perf_counter() - t0
         t0 = time.perf_counter()
         res = evaluate_aflw2000(Estimator(backend, meta), args.data, limit=args.limit, progress=True)

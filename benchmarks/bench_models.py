@@ -31,10 +31,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from posebridge.inference.backends import cpu_supports_bf16, create_backend  # noqa: E402
-from posebridge.inference.estimator import TorchBackend  # noqa: E402
 from posebridge.inference.meta import ModelMeta  # noqa: E402
 from posebridge.models.network import BACKBONES, build_model  # noqa: E402
+from posebridge.models.torch_backends import TorchBackend, backend_for_net, cpu_supports_bf16  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 CROPS = SHARED / "data" / "aflw2000-dev-crops"  # only pixels to time on; no labels are used
@@ -55,18 +54,19 @@ LABELS = {"torch": "torch fp32", "torch-fp32": "torch fp32", "torch-bf16": "torc
 def make_backend(name: str, net, meta: ModelMeta, device: str, calib: str | None):
     if name == "torch-fp32" or (name == "torch" and not device.startswith("cuda")):
         return TorchBackend(net, meta, device, half=False)
-    return create_backend(name, net, meta, device, calib=calib)
+    return backend_for_net(name, net, meta, device, threads=0, calib=calib)
 
 
-def input_batch(meta: ModelMeta, batch: int) -> torch.Tensor:
+def input_batch(meta: ModelMeta, batch: int):
     if CROPS.is_dir():
-        from posebridge.models.export import evenly, list_images, load_crops
+        from posebridge.imagefiles import evenly, list_images, load_crops
+        from posebridge.inference.crops import to_batch
 
-        return load_crops(evenly(list_images(CROPS), batch), meta)
-    return torch.randn(batch, 3, meta.input_size, meta.input_size)
+        return to_batch(load_crops(evenly(list_images(CROPS), batch), meta.input_size), meta)
+    return torch.randn(batch, 3, meta.input_size, meta.input_size).numpy()
 
 
-def time_backend(backend, x: torch.Tensor, warmup: int, repeats: int, budget_s: float) -> list[float]:
+def time_backend(backend, x, warmup: int, repeats: int, budget_s: float) -> list[float]:
     """Per-call wall times (ms): `warmup` untimed calls, then up to `repeats` (at least 3) within budget."""
     for _ in range(warmup):
         backend.run(x)

@@ -29,11 +29,11 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from posebridge.inference.backends import create_backend  # noqa: E402
 from posebridge.inference.crops import to_batch  # noqa: E402
-from posebridge.inference.estimator import Estimator, TorchBackend  # noqa: E402
+from posebridge.inference.estimator import Estimator  # noqa: E402
 from posebridge.inference.model_store import resolve_model  # noqa: E402
 from posebridge.models.checkpoint import load_checkpoint  # noqa: E402
+from posebridge.models.torch_backends import TorchBackend, backend_for_net  # noqa: E402
 from training.distill import BEST_VALIDATION_ZOOMS  # noqa: E402
 
 SHARED = REPO.parent / "shared"
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         size = meta.input_size
         x = to_batch([cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)], meta)
         backends = {"torch fp32": TorchBackend(net, meta, "cpu", half=False),
-                    "onnxruntime fp32": create_backend("onnx", net, meta, "cpu", threads=args.threads)}
+                    "onnxruntime fp32": backend_for_net("onnx", net, meta, "cpu", threads=args.threads)}
         row = {"model": label, "input": size, "flip_average": bool(meta.extra.get("flip_average")),
                "zooms": list(Estimator(backends["torch fp32"], meta).zooms)}
         for name, backend in backends.items():

@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/bench_unity_latency.py --count 20000 --rate 2000
 
 Compiles `unity_client/Runtime/Core` + the console runner with mono's `mcs`, starts a synthetic
-publisher (posebridge.output.protocol + posebridge.output.transport, the daemon's own encoder and XPUB socket) and
+publisher (posebridge.output.protocol + posebridge.output.transport, the daemon's own encoder and XPUB
+socket) and
 lets the C# client measure t_receive - t_publish for every message (both sides read the same wall
 clock). Prints a table and writes a histogram PNG (default out/unity_latency.png).
 

@@ -1,27 +1,26 @@
-"""Daemon configuration: one dataclass per TOML section, loaded with `tomllib`, overridden by CLI flags.
+"""Daemon configuration: one dataclass per TOML section, loaded by posebridge.tomlconfig (the loader
+training shares), overridden by CLI flags, then range-checked by `validate`.
 
 Every key that can appear in `posebridge.toml` is a field below (see examples/posebridge.toml). Unknown
 keys raise ConfigError naming the key path (`filter.proces_noise: unknown key`). The `[filter]` table is
-checked against `posebridge.filtering.kalman.FilterConfig` and `[faces.options]` is passed to the detector as
-keyword arguments.
+checked against posebridge.filtering.config and `[faces.options]` is passed to the detector as keyword
+arguments (which it checks).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import types
-import typing
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from posebridge.errors import ConfigError, InputFileError
+from posebridge import validation as v
+from posebridge.errors import ConfigError
+from posebridge.tomlconfig import apply, apply_overrides, load_toml, parse_value, set_option, tomllib
 
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+__all__ = ["ServeConfig", "apply_overrides", "load_config", "parse_value", "set_option", "tomllib",
+           "validate"]
 
 DEFAULT_PUB = "tcp://127.0.0.1:5570"
 DEFAULT_CONTROL = "tcp://127.0.0.1:5571"
@@ -36,9 +35,9 @@ class SourceConfig:
 @dataclass
 class ModelConfig:
     name: str = ""  # name (whenet, posebridge-small), path to a .pt, or "" for the default model
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    backend: str = "torch"  # torch | onnx (when posebridge.inference.backends provides it)
-    threads: int = 1  # CPU threads for inference (0 = the library default); see docs/daemon.md
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | tensorrt
+    backend: str = "onnx"  # onnx | onnx-int8 | torch | torch-bf16 | torch-compile (inference/backends.py)
+    threads: int = 1  # intra-op threads for inference (0 = the runtime's default, all cores); docs/speed.md
     zooms: list[float] = field(default_factory=list)  # test-time zoom views ([] = the model's own; [1.0])
 
 
@@ -47,6 +46,7 @@ class FacesConfig:
     detector: str = "default"
     options: dict[str, Any] = field(default_factory=dict)  # detector keyword arguments
     redetect_every: int = 10  # run the detector every N frames, track the box in between
+    detect_in_thread: bool = True  # the detector runs in a worker thread and never holds a frame
     tracker: dict[str, Any] = field(default_factory=dict)  # more FaceTracker keyword arguments
     all_faces: bool = False  # publish every face (one message per face) instead of the primary one
     jump_ratio: float = 1.6  # re-detect when the pose spread exceeds jump_ratio x its running mean...
@@ -84,7 +84,7 @@ class ServeConfig:
     source: SourceConfig = field(default_factory=SourceConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     faces: FacesConfig = field(default_factory=FacesConfig)
-    filter: dict[str, Any] = field(default_factory=dict)  # posebridge.filtering.kalman.FilterConfig fields
+    filter: dict[str, Any] = field(default_factory=dict)  # posebridge.filtering.config.FilterConfig fields
     publish: PublishConfig = field(default_factory=PublishConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
@@ -97,76 +97,59 @@ class ServeConfig:
 # ---------------------------------------------------------------------------------------------- loading
 
 
-def _type_ok(value: object, tp: object) -> bool:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, a) for a in typing.get_args(tp))
-    if tp is Any:
-        return True
-    if tp is type(None):
-        return value is None
-    if origin is dict or tp is dict:
-        return isinstance(value, dict)
-    if tp is bool:
-        return isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if tp is str:
-        return isinstance(value, (str, int)) and not isinstance(value, bool)  # `spec = 0` means camera 0
-    return isinstance(value, tp) if isinstance(tp, type) else True
+def filter_field_names() -> set[str]:
+    from posebridge.filtering.config import FilterConfig
 
-
-def _coerce(value: object, tp: object) -> object:
-    if tp is float and isinstance(value, int):
-        return float(value)
-    if tp is str and isinstance(value, int):
-        return str(value)
-    return value
-
-
-def _apply(obj: object, table: dict, prefix: str) -> None:
-    """Set fields of dataclass `obj` from `table`, recursing into nested dataclasses."""
-    if not isinstance(table, dict):
-        raise ConfigError(f"{prefix.rstrip('.')}: expected a table")
-    hints = typing.get_type_hints(type(obj))
-    for key, value in table.items():
-        path = f"{prefix}{key}"
-        if key not in hints:
-            raise ConfigError(f"{path}: unknown key")
-        current = getattr(obj, key)
-        if dataclasses.is_dataclass(current):
-            _apply(current, value, path + ".")
-            continue
-        tp = hints[key]
-        if not _type_ok(value, tp):
-            want = getattr(tp, "__name__", str(tp))
-            raise ConfigError(f"{path}: expected {want}, got {type(value).__name__} {value!r}")
-        if key == "filter" and prefix == "":
-            validate_filter_params(value)
-            merged = dict(current)
-            merged.update(value)
-            value = merged
-        setattr(obj, key, _coerce(value, tp))
-
-
-def filter_field_names() -> set[str] | None:
-    """Names FilterConfig accepts, or None if posebridge.filtering.kalman is unavailable."""
-    try:
-        from posebridge.filtering.kalman import FilterConfig
-    except ImportError:
-        return None
     return {f.name for f in dataclasses.fields(FilterConfig)}
 
 
 def validate_filter_params(params: dict, prefix: str = "filter.") -> None:
     names = filter_field_names()
-    if names is None:
-        return
     for key in params:
         if key not in names:
             raise ConfigError(f"{prefix}{key}: unknown key (filter parameters: {', '.join(sorted(names))})")
+
+
+ENDPOINT_RE = re.compile(r"^(tcp://(?P<host>[^:/\s]+|\[[0-9a-fA-F:.]+\]):(?P<port>\*|\d{1,5})"
+                         r"|ipc://\S+|inproc://\S+)$")
+
+
+def check_endpoint(field: str, address: str) -> str:
+    """A ZeroMQ bind address: tcp://HOST:PORT (PORT 0-65535, or * / 0 for any free port), ipc:// or
+    inproc://."""
+    m = ENDPOINT_RE.match(address)
+    if not m or (m.group("port") not in (None, "*") and not 0 <= int(m.group("port")) <= 65535):
+        raise ConfigError(f"{field}: {v.show(address)} is not a ZeroMQ address (tcp://HOST:PORT with PORT "
+                          "0-65535, ipc://PATH)")
+    return address
+
+
+def validate(cfg: ServeConfig) -> ServeConfig:
+    """Every value's documented range (examples/posebridge.toml); one ConfigError line naming the first
+    value out of range. The filter's own table is checked by posebridge.filtering.config."""
+    v.integer("model.threads", cfg.model.threads, 0, 256)
+    v.text("model.device", cfg.model.device, 64)
+    if cfg.model.zooms:
+        if len(cfg.model.zooms) > 8:
+            raise ConfigError(f"model.zooms: at most 8 zoom views, got {len(cfg.model.zooms)}")
+        for i, z in enumerate(cfg.model.zooms):
+            v.number(f"model.zooms[{i}]", z, 0.5, 2.0)
+    v.integer("faces.redetect_every", cfg.faces.redetect_every, 1, 100_000)
+    v.number("faces.jump_ratio", cfg.faces.jump_ratio, 1.0, 100.0)
+    v.number("faces.jump_min_deg", cfg.faces.jump_min_deg, 0.0, 180.0)
+    v.table("faces.options", cfg.faces.options, 64)
+    v.table("faces.tracker", cfg.faces.tracker, 64)
+    from posebridge.filtering.config import FilterConfig
+
+    validate_filter_params(cfg.filter)
+    FilterConfig().replace(**cfg.filter)
+    check_endpoint("publish.address", cfg.publish.address)
+    v.integer("publish.hwm", cfg.publish.hwm, 1, 1_000_000)
+    check_endpoint("control.address", cfg.control.address)
+    v.integer("run.max_frames", cfg.run.max_frames, 0, 2**31 - 1)
+    v.number("run.wait_subscriber_s", cfg.run.wait_subscriber_s, 0.0, 86400.0)
+    v.number("run.log_every_s", cfg.run.log_every_s, 0.0, 86400.0)
+    return cfg
 
 
 def load_config(path: str | os.PathLike | None = None) -> ServeConfig:
@@ -174,46 +157,15 @@ def load_config(path: str | os.PathLike | None = None) -> ServeConfig:
     cfg = ServeConfig()
     if path is None:
         return cfg
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "config file not found")
+    table = load_toml(path)
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputFileError(path, f"not valid TOML: {exc}") from None
-    try:
-        _apply(cfg, table, "")
+        apply(cfg, table)
+        if isinstance(table.get("filter"), dict):
+            validate_filter_params(table["filter"])
+        validate(cfg)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return cfg
-
-
-def parse_value(text: str) -> object:
-    """A CLI value as TOML would read it (`0.5`, `true`, `"x"`); bare words stay strings."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def set_option(cfg: ServeConfig, dotted: str, value: object) -> None:
-    """Override one option by its key path (`filter.process_noise`, `publish.address`)."""
-    parts = dotted.split(".")
-    table: dict = {}
-    node = table
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-    node[parts[-1]] = value
-    _apply(cfg, table, "")
-
-
-def apply_overrides(cfg: ServeConfig, assignments: list[str]) -> None:
-    """`KEY=VALUE` strings from `--set`."""
-    for item in assignments or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. filter.lost_after_s=0.5")
-        key, _, text = item.partition("=")
-        set_option(cfg, key.strip(), parse_value(text.strip()))
 
 
 # ---------------------------------------------------------------------------------- CLI filter flags

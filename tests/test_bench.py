@@ -43,12 +43,14 @@ def test_generated_clip_is_640x480_with_a_detectable_face(clip):
 
 def test_bench_json_smoke(clip, tiny_model, capsys):
     code = main(["bench", str(clip), "--model", str(tiny_model), "--backend", "torch", "--device", "cpu",
-                 "--detector", "haar", "--warmup", "2", "--json"])
+                 "--detector", "haar", "--detect-inline", "--warmup", "2", "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     (run,) = report["runs"]
     assert run["frames"] == 22 and run["model"] == "tiny-lenet" and report["size"] == [640, 480]
-    assert run["faces_per_frame"] > 0.5
+    assert run["faces_per_frame"] > 0.5 and run["detect_in_thread"] is False and run["backend"] == "torch"
+    assert 0 < run["startup_first_message_s"] <= run["startup_first_pose_s"] < 120
+    assert run["skipped_frames"] == 0 and run["detector_runs"] >= 3
     for stage in ("decode", "crop", "infer", "filter", "publish"):
         assert run["stages"][stage]["count"] > 0
         assert 0 <= run["stages"][stage]["median_ms"] <= run["stages"][stage]["p99_ms"]
@@ -58,19 +60,22 @@ def test_bench_json_smoke(clip, tiny_model, capsys):
     assert run["latency"]["median_ms"] > 0 and run["fps"] > 0
     assert run["cpu_percent"] > 0 and run["peak_rss_mb"] > 50
     text = format_report(report)
-    assert "capture->publish" in text and "sustained fps" in text
+    assert "capture->publish" in text and "| peak RSS MB |" in text
 
 
-def test_bench_compares_with_torch_in_separate_processes(clip, tiny_model, tmp_path):
-    """A non-torch backend is run beside PyTorch fp32, and the table shows the ratio."""
+def test_bench_compares_with_the_previous_default_in_separate_processes(clip, tiny_model, tmp_path):
+    """The default (ONNX Runtime, detector in its thread) beside the previous default (PyTorch, detector
+    inline), each in its own process, and the table shows the ratio."""
     proc = subprocess.run(
-        [sys.executable, "-m", "posebridge", "bench", str(clip), "--model", str(tiny_model), "--backend",
-         "onnx", "--device", "cpu", "--detector", "haar", "--warmup", "2", "--frames", "8"],
+        [sys.executable, "-m", "posebridge", "bench", str(clip), "--model", str(tiny_model), "--device",
+         "cpu", "--detector", "haar", "--warmup", "2", "--frames", "8", "--compare", "previous"],
         capture_output=True, text=True, timeout=600, env={**os.environ, "POSEBRIDGE_HOME": str(tmp_path)},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "| torch median / p99 | onnx median / p99 | ratio (torch / this) |" in proc.stdout
-    assert "sustained fps" in proc.stdout
+    header = ("| stage (ms) | onnx + haar (worker) median / p99 | torch + dlib_hog (inline) median / p99 "
+              "| ratio (other / this) |")
+    assert header in proc.stdout
+    assert "| fps |" in proc.stdout and "start-up to first message, s" in proc.stdout
 
 
 def test_bench_missing_video_is_one_line_exit_2(tmp_path):

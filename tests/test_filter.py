@@ -143,8 +143,8 @@ def test_confident_measurements_move_the_estimate_more():
         return f
 
     t = 60 / FPS
-    confident = converged().update(t, [1.0, 1.0, 1.0], [30.0, 30.0, 30.0]).angles
-    unsure = converged().update(t, [1.0, 1.0, 1.0], [150.0, 150.0, 150.0]).angles
+    confident = np.array(converged().update(t, [1.0, 1.0, 1.0], [30.0, 30.0, 30.0]).angles)
+    unsure = np.array(converged().update(t, [1.0, 1.0, 1.0], [150.0, 150.0, 150.0]).angles)
     assert np.all(confident > 2 * unsure)
     assert np.all(unsure > 0)
 

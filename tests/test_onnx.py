@@ -12,19 +12,20 @@ import pytest
 
 from posebridge.commands.models import add_export_parser
 from posebridge.errors import ConfigError, InputFileError
-from posebridge.inference.estimator import TorchBackend
+from posebridge.imagefiles import evenly, list_images, load_crops
+from posebridge.inference.crops import to_batch
+from posebridge.inference.onnx_backend import META_KEY
 from posebridge.models.checkpoint import save_checkpoint
-from posebridge.models.export import (
-    META_KEY,
-    evenly,
-    list_images,
-    load_crops,
-    onnx_bytes,
-    read_onnx_meta,
-    verify_onnx,
-)
+from posebridge.models.export import onnx_bytes, read_onnx_meta, verify_onnx
 from posebridge.models.quantize import calibration_dir, head_nodes, quantize_onnx
+from posebridge.models.torch_backends import TorchBackend
 from tests.conftest import shared_path, spread_model
+
+
+def crop_batch(n: int, meta) -> np.ndarray:
+    """`n` real face crops from the training crops (never the benchmark), as the model's batch."""
+    paths = evenly(list_images(shared_path("data", "aflw-yaw-crops")), n)
+    return to_batch(load_crops(paths, meta.input_size), meta)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def small():
 @pytest.fixture(scope="module")
 def real_crops(small):
     _, meta, _ = small
-    return load_crops(evenly(list_images(shared_path("data", "aflw2000-dev-crops")), 24), meta)
+    return crop_batch(24, meta)
 
 
 def test_onnx_matches_pytorch_on_real_crops(small, real_crops):
@@ -87,25 +88,36 @@ def test_bad_onnx_files_are_input_errors(tmp_path):
     with pytest.raises(InputFileError, match=str(bad.name)):
         read_onnx_meta(bad)
     plain = tmp_path / "plain.onnx"
-    onnx.save(onnx.helper.make_model(onnx.helper.make_graph([], "g", [], [])), str(plain))
+    x = onnx.helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1])
+    y = onnx.helper.make_tensor_value_info("angles", onnx.TensorProto.FLOAT, [1])
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["input"], ["angles"])], "g", [x], [y])
+    onnx.save(onnx.helper.make_model(graph), str(plain))
     with pytest.raises(InputFileError, match=META_KEY):
         read_onnx_meta(plain)
 
 
-def test_int8_is_quantized_keeps_heads_fp32_and_stays_close(small, real_crops):
-    net, meta, model = small
-    calib = shared_path("data", "aflw-yaw-crops")
-    q = quantize_onnx(model, meta, calib, count=32)
+def test_int8_is_quantized_keeps_heads_fp32_and_follows_fp32():
+    """The shipped model's real weights: the int8 graph has QDQ pairs, keeps the three heads in fp32, and
+    follows the fp32 graph closely on real (training) crops. Its accuracy cost on the benchmark is
+    measured by benchmarks/bench_int8.py (docs/speed.md)."""
+    from posebridge.inference.model_store import packaged_models
+    from posebridge.inference.onnx_backend import OnnxBackend
+
+    fp32_path = packaged_models()["posebridge-small"].onnx
+    fp32 = OnnxBackend(fp32_path)
+    q = quantize_onnx(fp32_path.read_bytes(), fp32.meta, shared_path("data", "aflw-yaw-crops"), count=64)
     proto = onnx.load_from_string(q)
     ops = [n.op_type for n in proto.graph.node]
     assert ops.count("QuantizeLinear") > 10 and ops.count("DequantizeLinear") > 10
+    assert sum(n.op_type == "Gemm" and n.name.startswith("node_linear") for n in proto.graph.node) == 3
     props = {p.key: p.value for p in proto.metadata_props}
     assert META_KEY in props and "int8" in props["posebridge_quant"]
-    report = verify_onnx(q, net, meta, real_crops)
-    ref, _ = TorchBackend(net, meta, "cpu").run(real_crops)
-    # This random test net is far more sensitive than trained weights (accuracy: benchmarks/bench_int8.py);
-    # only ask that int8 follows the model (unrelated answers would differ by ~1 x the spread).
-    assert report.mean_angle_diff < 0.4 * ref.std(axis=0).mean()
+    x = crop_batch(48, fp32.meta)
+    ref, _ = fp32.run(x)
+    got, _ = OnnxBackend(q).run(x)
+    assert np.abs(got - ref).mean() < 0.1 * ref.std(axis=0).mean()
+    for k in range(3):
+        assert np.corrcoef(got[:, k], ref[:, k])[0, 1] > 0.98
 
 
 def test_head_nodes_found(small, tmp_path):
@@ -151,7 +163,7 @@ def test_whenet_onnx_matches_pytorch():
     from posebridge.models.importers import import_whenet
 
     net, meta = import_whenet(shared_path("models", "WHENet.h5"))
-    crops = load_crops(evenly(list_images(shared_path("data", "aflw2000-dev-crops")), 16), meta)
+    crops = crop_batch(16, meta)
     report = verify_onnx(onnx_bytes(net, meta), net, meta, crops)
     assert report.max_angle_diff < 0.1, report.line()
 

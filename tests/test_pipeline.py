@@ -242,9 +242,9 @@ def test_control_status_recenter_set_while_running(tmp_path, estimator):
         # set: filter parameters and mirror at run time, all or nothing
         reply = request(ctl.address, {"cmd": "set", "params": {"lost_after_s": 1.5, "mirror": True}})
         assert reply["ok"] and reply["params"]["lost_after_s"] == 1.5 and reply["params"]["mirror"] is True
-        assert pipe.streams["primary"].filt.config.lost_after_s == 1.5
+        assert pipe.streams.streams["primary"].filt.config.lost_after_s == 1.5
         bad = request(ctl.address, {"cmd": "set", "params": {"lost_after_s": 0.1, "proces_noise": 1}})
-        assert bad["ok"] is False and "unknown parameter 'proces_noise'" in bad["error"]
+        assert bad["ok"] is False and "filter.proces_noise: unknown parameter" in bad["error"]
         assert pipe.filter_config.lost_after_s == 1.5  # unchanged
         bad = request(ctl.address, {"cmd": "set", "params": {"lost_after_s": "soon"}})
         assert bad["ok"] is False and "lost_after_s" in bad["error"]
@@ -309,7 +309,7 @@ def test_demo_clip_and_score(tmp_path):
 
 
 def test_tracker_options_from_config():
-    from posebridge.daemon.loop import make_tracker
+    from posebridge.daemon.assemble import make_tracker
     from posebridge.errors import ConfigError
 
     cfg = ServeConfig()

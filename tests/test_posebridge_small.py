@@ -1,5 +1,7 @@
-"""The packaged default model, posebridge-small: loads from the package with no network, carries its
-crop protocol, and gives the recorded angles on a committed synthetic fixture crop."""
+"""The packaged default model, posebridge-small: an ONNX graph (what the runtime runs, no PyTorch) and
+its fp16 checkpoint (the PyTorch backends), at most 8 MB together; loads from the package with no
+network, carries its crop protocol, gives the recorded angles on a committed synthetic fixture crop,
+and both files give the same angles."""
 
 from __future__ import annotations
 
@@ -14,12 +16,13 @@ import pytest
 from posebridge.inference.crops import face_roi
 from posebridge.inference.estimator import Estimator
 from posebridge.inference.meta import CropSpec
-from posebridge.inference.model_store import packaged_models, resolve_model
+from posebridge.inference.model_store import find_model, packaged_models, resolve_model
 from posebridge.inference.roi_map import BOX_MAPS, box_map_for
 from posebridge.models.checkpoint import read_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 ASSET = REPO / "posebridge" / "assets" / "posebridge-small.pt"
+GRAPH = ASSET.with_suffix(".onnx")
 FIXTURES = REPO / "tests" / "fixtures"
 
 
@@ -40,15 +43,29 @@ def estimator():
 
 
 def test_packaged_and_small():
-    assert ASSET.is_file(), "posebridge/assets/posebridge-small.pt is missing"
-    assert ASSET.stat().st_size <= 8 * 1024 * 1024
-    assert packaged_models()["posebridge-small"] == ASSET
+    assert ASSET.is_file() and GRAPH.is_file(), "posebridge/assets/posebridge-small.{pt,onnx} missing"
+    weights = [p for p in (REPO / "posebridge" / "assets").iterdir() if p.suffix in (".pt", ".onnx")]
+    assert sum(p.stat().st_size for p in weights) <= 8 * 1024 * 1024  # package weight files in all
+    files = packaged_models()["posebridge-small"]
+    assert files.onnx == GRAPH and files.checkpoint == ASSET
 
 
 def test_is_the_default_model(tmp_path, monkeypatch):
     monkeypatch.setenv("POSEBRIDGE_HOME", str(tmp_path))  # an empty user cache: nothing else installed
+    assert find_model(None).onnx == GRAPH
     assert resolve_model(None) == ASSET
     assert resolve_model("posebridge-small") == ASSET
+
+
+def test_onnx_runtime_and_pytorch_give_the_same_angles():
+    rng = np.random.default_rng(0)
+    crops = [cv2.imread(str(FIXTURES / "synthetic_face_112.png"))] + [
+        rng.integers(0, 255, (112, 112, 3), np.uint8) for _ in range(3)]
+    onnx_poses = Estimator.load("posebridge-small", device="cpu").predict_crops(crops)
+    torch_poses = Estimator.load("posebridge-small", device="cpu", backend="torch").predict_crops(crops)
+    for a, b in zip(onnx_poses, torch_poses, strict=True):
+        np.testing.assert_allclose(a.angles, b.angles, atol=1e-3)
+        np.testing.assert_allclose(a.stds, b.stds, atol=1e-3)
 
 
 def test_metadata_states_protocol_and_bins():

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from posebridge.commands.replay import refiltered
 from posebridge.errors import InputFileError
-from posebridge.filtering.kalman import FilterConfig
-from posebridge.output.protocol import PoseMessage
+from posebridge.filtering.config import FilterConfig
+from posebridge.output.protocol import PoseMessage, payload
 from posebridge.output.session_file import (
     MAGIC,
     PREAMBLE,
@@ -25,9 +26,8 @@ from posebridge.output.session_file import (
     SessionWriteError,
     SessionWriter,
     decode_jpeg,
-    paced,
-    refilter,
 )
+from posebridge.sources.pacing import Pacer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -115,7 +115,7 @@ def test_kill_minus_9_keeps_every_complete_record(tmp_path):
     assert "truncated record" in r2.problem and "intact" in r2.problem
 
 
-def test_corrupt_record_stops_with_report(tmp_path):
+def test_corrupt_record_is_skipped_and_reading_resumes(tmp_path):
     path = tmp_path / "c.pbsession"
     with SessionWriter(path) as w:
         for i in range(10):
@@ -124,9 +124,22 @@ def test_corrupt_record_stops_with_report(tmp_path):
     data[len(data) // 2] ^= 0xFF  # flip a byte in the middle
     path.write_bytes(bytes(data))
     r = SessionReader(path)
-    frames = list(r.frames())
-    assert 0 < len(frames) < 10
-    assert "CRC mismatch" in r.problem and not r.complete
+    frames = [f["index"] for f in r.frames()]
+    assert len(frames) == 9 and frames == sorted(frames)  # only the damaged one is lost
+    assert "CRC mismatch" in r.problem and r.damaged == 1 and r.complete
+
+
+def test_daemon_payloads_are_stored_as_sent(tmp_path):
+    """The daemon hands the recorder the msgpack bytes it published; they land in the record unchanged."""
+    path = tmp_path / "p.pbsession"
+    kw = frame_kwargs(3)
+    msgs = kw.pop("messages")
+    with SessionWriter(path) as w:
+        w.write_frame(**kw, payloads=[payload(m) for m in msgs])
+        w.write_frame(**frame_kwargs(4))
+    first, second = SessionReader(path).frames()
+    assert first["messages"] == [msgs[0].to_map()] and first["faces"] == kw["faces"]
+    assert second["messages"][0]["seq"] == 4
 
 
 class FullDisk:
@@ -205,8 +218,9 @@ def test_video_frames_as_jpeg(tmp_path):
     assert back.shape == img.shape and np.abs(back.astype(int) - img).mean() < 3.0
 
 
-def test_paced_keeps_original_timing():
-    recs = [{"kind": "frame", "t_capture": 500.0 + d} for d in (0.0, 0.1, 0.3)]
+def test_pacer_keeps_original_timing(monkeypatch):
+    import posebridge.sources.pacing as pacing
+
     now = [100.0]
     slept = []
 
@@ -214,14 +228,29 @@ def test_paced_keeps_original_timing():
         slept.append(s)
         now[0] += s
 
-    out = list(paced(recs, speed=1.0, clock=lambda: now[0], sleep=sleep))
-    assert [round(t, 9) for _, t in out] == [100.0, 100.1, 100.3]
+    monkeypatch.setattr(pacing.time, "time", lambda: now[0])
+    monkeypatch.setattr(pacing.time, "sleep", sleep)
+    pacer = Pacer(realtime=True, drop_late=False)
+    assert [round(pacer.wait_offset(d), 9) for d in (0.0, 0.1, 0.3)] == [100.0, 100.1, 100.3]
     assert pytest.approx(sum(slept)) == 0.3
     now[0], slept[:] = 0.0, []
-    out = list(paced(recs, speed=2.0, clock=lambda: now[0], sleep=sleep))
-    assert pytest.approx(out[-1][1]) == 0.15
-    fast = list(paced(recs, speed=0, clock=lambda: 7.0, sleep=sleep))
-    assert [round(t, 9) for _, t in fast] == [7.0, 7.1, 7.3]
+    twice = Pacer(realtime=True, speed=2.0)
+    assert pytest.approx([twice.wait_offset(d) for d in (0.0, 0.1, 0.3)][-1]) == 0.15
+    fast = Pacer(realtime=False)
+    now[0] = 7.0
+    assert [fast.wait_offset(d) for d in (0.0, 0.1)] == [7.0, 7.0]  # stamped when handed out
+
+
+def test_pacer_wait_stops_at_once_when_asked():
+    import threading
+
+    stop = threading.Event()
+    pacer = Pacer(realtime=True, stop=stop)
+    pacer.wait_offset(0.0)
+    threading.Timer(0.1, stop.set).start()
+    t0 = time.perf_counter()
+    pacer.wait_offset(30.0)  # a 30 s recorded gap
+    assert time.perf_counter() - t0 < 2.0
 
 
 def test_refilter_with_new_parameters(tmp_path):
@@ -235,11 +264,26 @@ def test_refilter_with_new_parameters(tmp_path):
                 kw["faces"] = []  # a dropout
             w.write_frame(**kw)
     r = SessionReader(path)
-    smooth = [o for _, outs in refilter(r.frames()) for _, o in outs]
-    raw = [o for _, outs in refilter(r.frames(), FilterConfig(kind="none")) for _, o in outs]
+    smooth = [m for _, ms in refiltered(iter(r), FilterConfig(), False, False, {}) for m in ms]
+    raw = [m for _, ms in refiltered(iter(r), FilterConfig(kind="none"), False, False, {}) for m in ms]
     assert len(smooth) == len(raw) == 60
-    assert np.std([o.angles[0] for o in smooth[10:30]]) < np.std([o.angles[0] for o in raw[10:30]]) / 2
-    assert smooth[32].tracked and not smooth[32].measured and raw[32].lost
+    assert np.std([m.euler[0] for m in smooth[10:30]]) < np.std([m.euler[0] for m in raw[10:30]]) / 2
+    assert smooth[32].tracked and smooth[32].raw is None and not raw[32].tracked
+
+
+def test_refilter_applies_a_recorded_recenter(tmp_path):
+    """A session recorded across a `recenter` replays re-filtered with the same neutral pose from there."""
+    path = tmp_path / "rc.pbsession"
+    with SessionWriter(path) as w:
+        for i in range(20):
+            w.write_frame(**frame_kwargs(i, yaw=20.0))
+            if i == 9:
+                w.write_event("recenter", t=1000.0 + i / 30, neutral=[20.0, 1.0, 2.0])
+    reader = SessionReader(path)
+    msgs = [m for _, ms in refiltered(iter(reader), FilterConfig(), False, False, {}) for m in ms]
+    assert abs(msgs[5].q[3]) < 0.99  # before: absolute (20 degrees of yaw)
+    assert all(abs(m.q[3]) > 0.9999 for m in msgs[10:])  # after: relative to the recorded neutral pose
+    assert msgs[15].euler[0] == pytest.approx(20.0, abs=0.5)  # euler stays absolute
 
 
 def test_session_frame_source(tmp_path):

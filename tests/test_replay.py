@@ -118,8 +118,10 @@ def test_kill9_during_recording_then_replay(tmp_path, video, model):
     assert len(frames) >= 12 and not reader.complete  # no `end` record: it was killed
     recorded = [m for f in frames for m in f["messages"]]
     assert len(recorded) == len(frames)
-    assert frames[0]["timings"]["infer"] > 0 and "detect" in frames[0]["timings"]
-    assert sum(bool(f["faces"]) for f in frames) >= 0.8 * len(frames)
+    with_face = [f for f in frames if f["faces"]]
+    assert with_face and with_face[0]["timings"]["infer"] > 0 and "track" in frames[0]["timings"]
+    # the detector runs in its worker: the first frames are answered before it has found the face
+    assert len(with_face) >= 0.6 * len(frames)
 
     result, got = replay_and_receive(session, speed=0)
     assert result["frames"] == len(frames) and result["messages"] == len(recorded)

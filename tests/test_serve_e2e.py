@@ -60,6 +60,8 @@ def video(tmp_path_factory) -> Path:
 
 
 def test_serve_matches_estimate(whenet, video, tmp_path):
+    """Frame for frame, with the detector run inline (`faces.detect_in_thread=false`) so that every frame
+    has a fresh detection to compare: the daemon's default runs it in a worker (test_detect_worker.py)."""
     est = cli("estimate", str(video), "--model", str(whenet), "--format", "jsonl")
     assert est.returncode == 0, est.stderr
     rows = [json.loads(line) for line in est.stdout.splitlines() if line.strip()]
@@ -71,7 +73,7 @@ def test_serve_matches_estimate(whenet, video, tmp_path):
         proc = subprocess.Popen(
             [sys.executable, "-m", "posebridge", "serve", "--source", str(video), "--model", str(whenet),
              "--fast", "--publish", address, "--no-control", "--wait-subscriber", "120",
-             "--set", "faces.redetect_every=1"],
+             "--set", "faces.redetect_every=1", "--set", "faces.detect_in_thread=false"],
             cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:

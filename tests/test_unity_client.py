@@ -112,7 +112,7 @@ def cs(runner: Path, *args: str) -> Proc:
 
 
 def publisher(address: str, *args: str) -> Proc:
-    """The synthetic publisher: posebridge.output.protocol.PoseMessage + posebridge.output.transport.Publisher (XPUB)."""
+    """The synthetic publisher: posebridge.output.protocol.PoseMessage + output.transport.Publisher (XPUB)."""
     p = Proc([sys.executable, str(PUBLISHER), "publish", "--address", address, *args])
     p.wait_line("READY", 60)
     return p
@@ -367,7 +367,7 @@ def test_garbage_on_port_then_recovers(runner):
 
 
 def test_control_recenter_against_posebridge_control_server(runner):
-    """The C# REQ client talks to the daemon's real control server (posebridge.output.control.ControlServer)."""
+    """The C# REQ client talks to the daemon's real control server (output.control.ControlServer)."""
     from posebridge.output.control import ControlServer
 
     calls = []

@@ -1,4 +1,5 @@
-"""Training configuration: nested dataclasses filled from a TOML file plus `--set key=value` overrides.
+"""Training configuration: nested dataclasses filled from a TOML file plus `--set key=value` overrides,
+by the loader the daemon uses too (posebridge.tomlconfig).
 
 Every key is checked: an unknown section or key, or a value of the wrong type, raises `ConfigError`
 naming the field (and the file). `data.options` and `eval.datasets` are free-form tables handed to the
@@ -10,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any
 
-import tomllib
+from posebridge.errors import ConfigError
+from posebridge.tomlconfig import apply, apply_overrides, dump_toml, load_toml, parse_value
 
-from posebridge.errors import ConfigError, InputFileError
+__all__ = ["TrainConfig", "apply_overrides", "dump_toml", "from_dict", "load_config", "parse_value",
+           "validate"]
 
 
 @dataclass
@@ -124,108 +126,18 @@ class TrainConfig:
         return self.data.resize or round(self.model.input_size * 240 / 224)
 
 
-SECTIONS = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
-
-
-def _coerce(value: Any, typ: Any, where: str) -> Any:
-    """Check/convert a TOML or --set value to the field's annotated type."""
-    origin = get_origin(typ)
-    if typ is Any:
-        return value
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a table, got {value!r}")
-        return dict(value)
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        (item,) = get_args(typ)
-        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if typ is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected true/false, got {value!r}")
-    if typ is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if typ is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if typ is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
-    return value
-
-
-def _apply(obj: Any, table: dict, where: str) -> None:
-    hints = get_type_hints(type(obj))
-    for key, value in table.items():
-        if key not in hints:
-            known = ", ".join(hints)
-            raise ConfigError(f"{where}.{key}: unknown key (known: {known})".lstrip("."))
-        setattr(obj, key, _coerce(value, hints[key], f"{where}.{key}".lstrip(".")))
-
-
 def from_dict(d: dict, base: TrainConfig | None = None) -> TrainConfig:
     cfg = base or TrainConfig()
-    for section, table in d.items():
-        if section not in SECTIONS:
-            raise ConfigError(f"{section}: unknown config section (known: {', '.join(SECTIONS)})")
-        if not isinstance(table, dict):
-            raise ConfigError(f"{section}: expected a table")
-        _apply(getattr(cfg, section), table, section)
-    return cfg
-
-
-def parse_value(text: str) -> Any:
-    """A --set value: parsed as a TOML value when it is one (numbers, booleans, lists, quoted
-    strings, inline tables), otherwise taken as a bare string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
-    """`section.key=value` (or `data.options.key=value` for a factory option)."""
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"--set {item}: expected section.key=value")
-        key, text = item.split("=", 1)
-        parts = key.strip().split(".")
-        if len(parts) < 2:
-            raise ConfigError(f"--set {key}: expected section.key")
-        value = parse_value(text.strip())
-        if len(parts) == 2:
-            from_dict({parts[0]: {parts[1]: value}}, cfg)
-            continue
-        section = getattr(cfg, parts[0], None)
-        table = getattr(section, parts[1], None) if section is not None else None
-        if not isinstance(table, dict):
-            raise ConfigError(f"--set {key}: {'.'.join(parts[:2])} is not a table")
-        for p in parts[2:-1]:
-            table = table.setdefault(p, {})
-            if not isinstance(table, dict):
-                raise ConfigError(f"--set {key}: {p} is not a table")
-        table[parts[-1]] = value
+    apply(cfg, d)
     return cfg
 
 
 def load_config(path: str | os.PathLike | None, overrides: list[str] = ()) -> TrainConfig:
     cfg = TrainConfig()
     if path:
-        path = Path(path)
+        raw = load_toml(path)
         try:
-            raw = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise InputFileError(path, "config file not found") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise InputFileError(path, f"not valid TOML: {exc}") from None
-        try:
-            from_dict(raw, cfg)
+            apply(cfg, raw)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
     apply_overrides(cfg, list(overrides))
@@ -256,25 +168,3 @@ def validate(cfg: TrainConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
-
-
-def dump_toml(cfg: TrainConfig) -> str:
-    """The resolved config as TOML (written beside each run's outputs)."""
-
-    def fmt(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(fmt(x) for x in v) + "]"
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{k} = {fmt(x)}" for k, x in v.items()) + "}"
-        return repr(v)
-
-    lines = []
-    for section, table in cfg.to_dict().items():
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {fmt(v)}" for k, v in table.items()]
-        lines.append("")
-    return "\n".join(lines)

@@ -248,7 +248,7 @@ def recalibrate_batchnorm(model, input_size: int, root: str | os.PathLike = DEFA
         for i in range(0, len(images), batch):
             whole = (0, 0, images.shape[2], images.shape[1])
             chunk = [crop_square(im, whole, input_size) for im in images[i : i + batch]]
-            model(to_batch(chunk, meta))
+            model(torch.from_numpy(to_batch(chunk, meta)))
     for m, mom in zip(bns, saved, strict=True):
         m.momentum = mom
     model.eval()
@@ -256,7 +256,7 @@ def recalibrate_batchnorm(model, input_size: int, root: str | os.PathLike = DEFA
 
 
 FILTER_MEAS_SCALE = 0.3
-# Test-time zoom views (posebridge.inference.estimator.Estimator.zooms) written into the packaged model: one (the
+# Test-time zoom views (inference/estimator.py Estimator.zooms) written into the packaged model: one (the
 # ROI itself). Extra views are opt-in (`model.zooms`, `--zooms`): the best set on the validation split of
 # the training crops (never AFLW2000), 0.96/1/1.04, gains 0.04 deg on AFLW2000 for 3x the network rows
 # (`python benchmarks/bench_tta_views.py`, docs/models.md), too little for a live tracker's default.
@@ -268,14 +268,14 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike = ASSET, flip_a
            detector: str = "", fixture: bool = True, recalibrate: int = 2048,
            root: str | os.PathLike = DEFAULT_ROOT, zooms: Sequence[float] = TTA_ZOOMS) -> Path:
     """The trained checkpoint -> the packaged model: BatchNorm statistics recalibrated on training crops,
-    name, provenance, flip averaging and zoom views, default box map; no trainer state (optimizer), fp32
-    weights.
-    Records the fixture crop's angles for the package test."""
-    import json
+    name, provenance, flip averaging and zoom views, default box map; no trainer state (optimizer).
+    Writes `out` (.pt, weights stored as fp16) and beside it the `.onnx` graph the runtime runs, both
+    from the same fp16-rounded weights, so ONNX Runtime and PyTorch give the same angles (package
+    weight files: 6.5 MB in all). Records the fixture crop's angles for the package test."""
 
     from posebridge.faces.detectors import DEFAULT_DETECTOR
     from posebridge.inference.roi_map import box_map_for
-    from posebridge.models.checkpoint import load_checkpoint, save_checkpoint
+    from posebridge.models.checkpoint import load_checkpoint
 
     model, meta = load_checkpoint(checkpoint)
     if meta.crop.protocol != "3ddfa":
@@ -293,14 +293,30 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike = ASSET, flip_a
     meta.extra["trained_from"] = Path(checkpoint).name
     if recalibrate:
         meta.extra["bn_recalibrated_on"] = recalibrate_batchnorm(model, meta.input_size, root, recalibrate)
-    path = save_checkpoint(out, model, meta)
+    return package(model, meta, out, fixture)
+
+
+def package(model, meta, out: str | os.PathLike = ASSET, fixture: bool = True) -> Path:
+    """Write the packaged pair: `out` (.pt with fp16 weights) and `out` with suffix .onnx (fp32 graph of
+    the same fp16-rounded weights, metadata inside); re-record the fixture angles with the runtime."""
+    import json
+
+    from posebridge.models.checkpoint import save_checkpoint
+    from posebridge.models.export import export_onnx
+
+    meta.extra["weights"] = "fp16-rounded"
+    model = model.half().float().eval()
+    out = Path(out)
+    path = save_checkpoint(out, model.half(), meta)
+    model.float()
+    export_onnx(model, meta, out.with_suffix(".onnx"))
     if fixture:
         from posebridge.inference.estimator import Estimator
 
         FIXTURE_DIR.mkdir(parents=True, exist_ok=True)
         if not FIXTURE_CROP.exists():
             cv2.imwrite(str(FIXTURE_CROP), synthetic_face())
-        est = Estimator.load(str(path), device="cpu")
+        est = Estimator.load(str(out.with_suffix(".onnx")), device="cpu")
         pose = est.predict_crops([cv2.imread(str(FIXTURE_CROP))])[0]
         FIXTURE_ANGLES.write_text(json.dumps({"model": str(Path(out).name), "crop": FIXTURE_CROP.name,
                                               "angles": [round(a, 4) for a in pose.angles],

@@ -120,7 +120,7 @@ class Transform:
         return np.ascontiguousarray(crop), angles
 
     def to_tensor(self, crop: np.ndarray) -> torch.Tensor:
-        """BGR uint8 -> RGB normalised CHW float32 (the layout posebridge.inference.crops.to_batch produces)."""
+        """BGR uint8 -> RGB normalised CHW float32 (the layout inference/crops.py `to_batch` produces)."""
         arr = crop[..., ::-1].astype(np.float32) / 255.0
         arr = (arr - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
         return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
@@ -131,7 +131,7 @@ class Transform:
         return self.to_tensor(crop), torch.from_numpy(angles)
 
     def effective_margin(self) -> float:
-        """The symmetric margin (posebridge.inference.crops.square_box) of the test-time crop seen from a square
+        """The symmetric margin (inference/crops.py `square_box`) of the test-time crop seen from a square
         box of the landmark extent: (1 + 2m) = loosening factor x input_size / resize."""
         k = (self.margin_min + self.margin_max) / 2
         factor = (1 + 2.6 * k) * self.input_size / self.resize  # height grows by (2 + 0.6) k

@@ -1,15 +1,17 @@
 """`posebridge bench [VIDEO]`: the full daemon pipeline on a video, timed stage by stage.
 
 Prints per stage (decode, detect, track, crop, infer, filter, publish) median and p99 ms, capture ->
-publish latency, sustained fps, CPU% (100% = one core) and peak RSS; `--json` for machines. Without a
+publish latency, sustained fps, CPU% (100% = one core), peak RSS, start-up time (process start to the
+first published message and to the first tracked pose) and skipped frames; `--json` for machines.
+Each configuration runs in its own process, so CPU%, RSS and start-up belong to it alone. Without a
 VIDEO it makes a 640x480 clip of a moving face (the BIWI sample frame from ../shared when present,
-else a drawn face that the Haar detector finds). When the backend is not plain PyTorch, the same clip
-is also run with PyTorch fp32 (each run in its own process, one after the other) and the ratio printed.
-Per-backbone ms-per-crop tables: benchmarks/bench_models.py.
+else a drawn face). `--compare BACKEND` also runs the same clip with another backend (e.g. `torch`, the
+previous default) and prints the ratios. Per-backbone ms-per-crop tables: benchmarks/bench_models.py.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
@@ -29,6 +31,7 @@ from posebridge.errors import InputFileError, PoseBridgeError
 log = logging.getLogger(__name__)
 
 STAGES = ("decode", "detect", "track", "crop", "infer", "filter", "publish")
+PREVIOUS_DEFAULT = {"backend": "torch", "detector": "dlib_hog", "detect_in_thread": False}  # before 2026-12
 CLIP_SIZE = (640, 480)
 
 
@@ -62,7 +65,7 @@ def default_face() -> tuple[np.ndarray, str]:
     return drawn_face(), "drawn face"
 
 
-def make_clip(path: str | os.PathLike, face: np.ndarray | None = None, frames: int = 150, fps: float = 30.0,
+def make_clip(path: str | os.PathLike, face: np.ndarray | None = None, frames: int = 300, fps: float = 30.0,
               size: tuple[int, int] = CLIP_SIZE) -> Path:
     """A video of `face` (a frame-sized image) drifting and turning slightly, like a head in front of a
     webcam. Written with OpenCV (mp4v); returns the path."""
@@ -88,48 +91,67 @@ def make_clip(path: str | os.PathLike, face: np.ndarray | None = None, frames: i
 # ------------------------------------------------------------------------------------ one run
 
 
-def bench_once(video: str, model: str | None, backend: str, device: str, detector: str | None = None,
-               realtime: bool = False, warmup: int = 10, max_frames: int = 0) -> dict:
-    """Run the pipeline over `video` in this process; timings exclude the first `warmup` frames."""
-    import psutil
-
+def bench_once(video: str, model: str | None = None, backend: str | None = None, device: str = "auto",
+               detector: str | None = None, realtime: bool = False, warmup: int = 10, max_frames: int = 0,
+               threads: int | None = None, detect_in_thread: bool | None = None,
+               t_spawn: float | None = None) -> dict:
+    """Run the daemon's pipeline over `video` in this process; stage timings and CPU exclude the first
+    `warmup` frames. `t_spawn` (wall clock when the parent started this process) makes `startup_*`
+    the time from process start to the first published message / first tracked pose."""
     from posebridge.config import ServeConfig
-    from posebridge.daemon.loop import Pipeline
+    from posebridge.daemon.assemble import build_pipeline
     from posebridge.timing import StageTimer
 
+    t_begin = time.time() if t_spawn is None else t_spawn
     cfg = ServeConfig()
     cfg.source.spec, cfg.source.realtime = str(video), realtime
-    cfg.model.name, cfg.model.device, cfg.model.backend = model or "", device, backend
+    cfg.model.name, cfg.model.device = model or "", device
+    if backend:
+        cfg.model.backend = backend
+    if threads is not None:
+        cfg.model.threads = threads
     if detector:
         cfg.faces.detector = detector
+    if detect_in_thread is not None:
+        cfg.faces.detect_in_thread = detect_in_thread
     cfg.publish.address = "tcp://127.0.0.1:0"  # any free port: never collides with a running daemon
     cfg.control.enabled = False
     cfg.run.log_every_s = 0.0
     t_load = time.perf_counter()
-    pipe = Pipeline.from_config(cfg)
+    pipe = build_pipeline(cfg)
     load_s = time.perf_counter() - t_load
-    proc = psutil.Process()
+    first_msg = first_pose = None
     try:
         for _ in range(warmup):
-            if pipe.step() is None:
+            result = pipe.step()
+            if result is None:
                 raise InputFileError(video, f"video has fewer than {warmup} warm-up frames")
+            if first_msg is None and result.messages:
+                first_msg = result.messages[0].t_publish
+            if first_pose is None and any(m.tracked for m in result.messages):
+                first_pose = next(m.t_publish for m in result.messages if m.tracked)
         pipe.timer = StageTimer(window=100_000)
+        dropped0 = int(pipe.source.stats().get("dropped", 0))
         frames = faces = 0
-        cpu0, t0 = proc.cpu_times(), time.perf_counter()
+        cpu0, t0 = os.times(), time.perf_counter()
         while True:
             result = pipe.step()
             if result is None:
                 break
             frames += 1
             faces += result.faces
+            if first_pose is None and any(m.tracked for m in result.messages):
+                first_pose = next(m.t_publish for m in result.messages if m.tracked)
             if max_frames and frames >= max_frames:
                 break
         wall = time.perf_counter() - t0
-        cpu1 = proc.cpu_times()
+        cpu1 = os.times()
         summary = pipe.timer.summary()
         meta = pipe.estimator.meta
-        backend_name = getattr(pipe.estimator.backend, "name", backend)
-        provider = getattr(pipe.estimator.backend, "provider", "")
+        backend_name = pipe.estimator.backend.name
+        provider = pipe.estimator.backend.provider
+        skipped = int(pipe.source.stats().get("dropped", 0)) - dropped0
+        tracker = pipe.tracker.stats()
     finally:
         pipe.close()
     if frames == 0:
@@ -141,9 +163,13 @@ def bench_once(video: str, model: str | None, backend: str, device: str, detecto
         "backend": backend_name,
         "provider": provider,
         "device": device,
+        "detector": cfg.faces.detector,
+        "detect_in_thread": cfg.faces.detect_in_thread,
+        "threads": cfg.model.threads,
         "model": meta.name,
         "backbone": meta.backbone,
         "frames": frames,
+        "skipped_frames": skipped,
         "faces_per_frame": round(crops_per_frame, 3),
         "stages": {s: summary[s] for s in STAGES if s in summary},
         "latency": summary.get("latency", {}),
@@ -153,26 +179,32 @@ def bench_once(video: str, model: str | None, backend: str, device: str, detecto
         "infer_ms_per_crop": infer.get("median_ms", float("nan")) / max(crops_per_frame, 1e-9)
         if crops_per_frame else float("nan"),
         "load_s": load_s,
+        "startup_first_message_s": (first_msg - t_begin) if first_msg else float("nan"),
+        "startup_first_pose_s": (first_pose - t_begin) if first_pose else float("nan"),
+        "detector_runs": tracker.get("detect_frames", 0),
+        "torch_imported": "torch" in sys.modules,
         "realtime": realtime,
     }
 
 
-def bench_subprocess(args, backend: str, video: str) -> dict:
-    """One configuration in a fresh process, so CPU% and peak RSS belong to that run alone."""
-    cmd = [sys.executable, "-m", "posebridge", "bench", video, "--backend", backend, "--device", args.device,
-           "--warmup", str(args.warmup), "--frames", str(args.frames), "--json", "--no-compare"]
-    if args.model:
-        cmd += ["--model", args.model]
-    if args.detector:
-        cmd += ["--detector", args.detector]
+def bench_subprocess(args, video: str, backend: str | None = None, detector: str | None = None,
+                     detect_in_thread: bool | None = None) -> dict:
+    """One configuration in a fresh process, so CPU%, RSS and start-up belong to that run alone."""
+    cmd = [sys.executable, "-m", "posebridge", "bench", video, "--device", args.device,
+           "--warmup", str(args.warmup), "--frames", str(args.frames), "--json", "--child"]
+    for flag, value in (("--model", args.model), ("--backend", backend or args.backend),
+                        ("--detector", detector or args.detector), ("--threads", args.threads)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    if detect_in_thread is False:
+        cmd.append("--detect-inline")
     if args.realtime:
         cmd.append("--realtime")
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = {**os.environ, "POSEBRIDGE_BENCH_SPAWN": repr(time.time())}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-        raise PoseBridgeError(f"bench with backend {backend}: {last}")
+        raise PoseBridgeError(f"bench with backend {backend or args.backend or 'default'}: {last}")
     out = proc.stdout
     start = out.find("{") if out.startswith("{") else out.find("\n{") + 1  # skip anything a library printed
     return json.loads(out[start:])["runs"][0]
@@ -185,25 +217,31 @@ def _fmt(x: float) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
 
 
+def _label(run: dict) -> str:
+    where = "worker" if run.get("detect_in_thread") else "inline"
+    return f"{run['backend']} + {run.get('detector', '?')} ({where})"
+
+
 def format_report(report: dict) -> str:
     runs = report["runs"]
-    head = " | ".join(f"{r['backend']} median / p99" for r in runs)
+    head = " | ".join(f"{_label(r)} median / p99" for r in runs)
+    two = len(runs) > 1
     lines = [
         f"posebridge bench: {report['video']} ({report['size'][0]}x{report['size'][1]}, "
         f"{'real-time pacing' if report['realtime'] else 'as fast as possible'}), model {runs[0]['model']} "
         f"({runs[0]['backbone']}), {runs[0]['frames']} timed frames after {report['warmup']} warm-up",
         f"machine: {report['machine']['cpus']} CPUs, load average {report['machine']['load_avg_start']} "
-        "at start (on a shared machine other work inflates these numbers)",
+        f"at start, {report['machine']['load_avg_end']} at the end (other work inflates these numbers)",
         "",
-        f"| stage (ms) | {head} |" + (" ratio (torch / this) |" if len(runs) > 1 else ""),
-        "|---|" + "---|" * len(runs) + ("---|" if len(runs) > 1 else ""),
+        f"| stage (ms) | {head} |" + (" ratio (other / this) |" if two else ""),
+        "|---|" + "---|" * len(runs) + ("---|" if two else ""),
     ]
 
     def row(name: str, values: list[dict | None], key: str = "median_ms") -> str:
         cells = [f"{_fmt(v.get('median_ms'))} / {_fmt(v.get('p99_ms'))}" if v else "-" for v in values]
         line = f"| {name} | " + " | ".join(cells) + " |"
-        if len(values) > 1:
-            a, b = values[0], values[-1]
+        if two:
+            a, b = values[-1], values[0]
             ratio = a[key] / b[key] if a and b and b.get(key) else float("nan")
             line += f" {ratio:.2f}x |" if not math.isnan(ratio) else " - |"
         return line
@@ -212,26 +250,29 @@ def format_report(report: dict) -> str:
         lines.append(row(s, [r["stages"].get(s) for r in runs]))
     lines.append(row("**capture->publish**", [r["latency"] or None for r in runs]))
     lines.append("")
-    ratio_head = " ratio |" if len(runs) > 1 else ""
-    lines.append("| | " + " | ".join(r["backend"] for r in runs) + " |" + ratio_head)
-    lines.append("|---|" + "---|" * len(runs) + ("---|" if len(runs) > 1 else ""))
+    lines.append("| | " + " | ".join(_label(r) for r in runs) + " |" + (" ratio |" if two else ""))
+    lines.append("|---|" + "---|" * len(runs) + ("---|" if two else ""))
     summary_rows = (
-        ("fps", "sustained fps", True), ("infer_ms_per_crop", "infer ms per crop", False),
-        ("cpu_percent", "CPU % (100 = one core)", False), ("peak_rss_mb", "peak RSS MB", False),
-        ("faces_per_frame", "faces per frame", True),
+        ("fps", "fps", True), ("cpu_percent", "CPU % (100 = one core)", False),
+        ("peak_rss_mb", "peak RSS MB", False),
+        ("startup_first_message_s", "start-up to first message, s", False),
+        ("startup_first_pose_s", "start-up to first tracked pose, s", False),
+        ("skipped_frames", "frames skipped", False), ("infer_ms_per_crop", "infer ms per crop", False),
+        ("faces_per_frame", "faces per frame", True), ("detector_runs", "detector runs", False),
     )
     for key, label, better_high in summary_rows:
-        vals = [r[key] for r in runs]
-        cells = [_fmt(v) if key != "faces_per_frame" else f"{v:.2f}" for v in vals]
+        vals = [r.get(key, float("nan")) for r in runs]
+        cells = [f"{v:.2f}" if key in ("faces_per_frame", "startup_first_message_s", "startup_first_pose_s")
+                 else _fmt(float(v)) for v in vals]
         line = f"| {label} | " + " | ".join(cells) + " |"
-        if len(runs) > 1:
-            a, b = vals[0], vals[-1]
+        if two:
+            a, b = vals[-1], vals[0]
             ratio = (b / a if better_high else a / b) if a and b else float("nan")
-            line += f" {ratio:.2f}x |"
+            line += f" {ratio:.2f}x |" if not math.isnan(ratio) else " - |"
         lines.append(line)
     lines.append("")
-    lines.append("Per-backbone ms per crop (backbone x backend x batch): "
-                 ".venv/bin/python benchmarks/bench_models.py")
+    lines.append("ratio: how many times better the first column is (time, CPU, memory: other / this; fps: "
+                 "this / other). Per-backbone ms per crop: .venv/bin/python benchmarks/bench_models.py")
     return "\n".join(lines)
 
 
@@ -244,32 +285,29 @@ def register(subparsers) -> None:
         description=__doc__.split("\n\n")[0] + " " + " ".join(__doc__.split("\n\n")[1].split()),
     )
     p.add_argument("video", nargs="?", default=None, help="video file (default: a 640x480 clip made here)")
-    p.add_argument("--model", default=None, help="model name or checkpoint (default: the default model)")
-    p.add_argument("--backend", default=None, help="torch | torch-bf16 | torch-compile | onnx | onnx-int8 "
-                   "(default: the daemon's default)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] | tensorrt (onnx)")
+    p.add_argument("--model", default=None, help="model name or path (default: the default model)")
+    p.add_argument("--backend", default=None, help="onnx | onnx-int8 | torch | torch-bf16 | torch-compile "
+                   "(default: the daemon's default, onnx)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] | tensorrt")
     p.add_argument("--detector", default=None, help="face detector (default: the daemon's default)")
+    p.add_argument("--detect-inline", action="store_true",
+                   help="run the detector inside the frame loop (the previous default) instead of its thread")
+    p.add_argument("--threads", type=int, default=None,
+                   help="inference threads (default: the daemon's default, 1; 0 = all cores)")
     p.add_argument("--frames", type=int, default=0, help="timed frames (default: the whole clip)")
     p.add_argument("--warmup", type=int, default=10, help="frames run before timing starts (default 10)")
-    p.add_argument("--clip-frames", type=int, default=160, help="length of the generated clip (default 160)")
+    p.add_argument("--clip-frames", type=int, default=300, help="length of the generated clip (default 300)")
     p.add_argument("--face", default=None, help="face image for the generated clip (default: see above)")
     p.add_argument("--realtime", action="store_true", help="pace the file at its fps like a camera")
-    p.add_argument("--threads", type=int, default=0,
-                   help="inference threads for PyTorch and ONNX Runtime (default: all cores)")
-    p.add_argument("--no-compare", action="store_true", help="do not also run PyTorch fp32 for the ratio")
+    p.add_argument("--compare", default=None, metavar="BACKEND|previous",
+                   help="also run this backend (or `previous`: torch + dlib_hog inline, the default before "
+                        "this release) on the same clip and print the ratios")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from posebridge.config import ServeConfig
-
-    backend = args.backend or ServeConfig().model.backend
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-        os.environ["POSEBRIDGE_ORT_THREADS"] = str(args.threads)
     with tempfile.TemporaryDirectory(prefix="posebridge-bench-") as tmp:
         video, face_src = args.video, None
         if video is None:
@@ -287,14 +325,22 @@ def run(args) -> int:
         size = [int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))]
         cap.release()
         load_avg = [round(x, 2) for x in os.getloadavg()]
-        if args.no_compare or backend == "torch":
-            runs = [bench_once(video, args.model, backend, args.device, args.detector, args.realtime,
-                               args.warmup, args.frames)]
+        if args.child:
+            spawn = os.environ.get("POSEBRIDGE_BENCH_SPAWN")
+            runs = [bench_once(video, args.model, args.backend, args.device, args.detector, args.realtime,
+                               args.warmup, args.frames, args.threads, False if args.detect_inline else None,
+                               t_spawn=float(spawn) if spawn else None)]
         else:
-            runs = [bench_subprocess(args, "torch", video), bench_subprocess(args, backend, video)]
+            runs = [bench_subprocess(args, video, detect_in_thread=False if args.detect_inline else None)]
+            if args.compare == "previous":
+                prev = PREVIOUS_DEFAULT
+                runs.append(bench_subprocess(args, video, prev["backend"], prev["detector"],
+                                             prev["detect_in_thread"]))
+            elif args.compare:
+                runs.append(bench_subprocess(args, video, args.compare))
     report = {
         "video": args.video or f"generated 640x480 clip ({face_src}, {args.clip_frames} frames)",
-        "size": size, "realtime": args.realtime, "warmup": args.warmup, "threads": args.threads or "default",
+        "size": size, "realtime": args.realtime, "warmup": args.warmup,
         "runs": runs,
         "machine": {"cpus": os.cpu_count(), "load_avg_start": load_avg,
                     "load_avg_end": [round(x, 2) for x in os.getloadavg()]},

@@ -1,4 +1,8 @@
-"""`posebridge estimate PATH`: head poses for every face in an image, a folder of images or a video."""
+"""`posebridge estimate PATH`: head poses for every face in an image, a folder of images or a video.
+
+One row per face per frame (CSV or JSON lines). In a folder or a video, an item that cannot be read
+gets a row with its `error` and the rest are processed; a summary line on stderr counts them. The exit
+code is 2 only when nothing could be read (a single unreadable image, a corrupt video)."""
 
 from __future__ import annotations
 
@@ -14,12 +18,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from posebridge import imagefiles
 from posebridge.errors import InputFileError
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 FIELDS = ["source", "frame", "face", "x0", "y0", "x1", "y1", "score",
-          "yaw", "pitch", "roll", "yaw_std", "pitch_std", "roll_std"]
+          "yaw", "pitch", "roll", "yaw_std", "pitch_std", "roll_std", "error"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="model name or checkpoint path (default: the installed default)")
     p.add_argument("--detector", default="default", help="face detector name (default: the project default)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--backend", default="onnx", help="onnx (default), onnx-int8, torch, torch-bf16, "
+                   "torch-compile (the torch ones need posebridge[torch])")
     p.add_argument("--format", choices=["csv", "jsonl"], default="csv", dest="fmt")
     p.add_argument("--output", type=Path, help="write rows here (default: stdout)")
     p.add_argument("--annotate", type=Path, metavar="DIR", help="write images with the pose axes drawn here")
@@ -59,37 +64,47 @@ def read_image(path: Path) -> np.ndarray:
     if not path.is_file():
         raise InputFileError(path, "image not found")
     with quiet_native_stderr():
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = imagefiles.read_image(path)
     if image is None:
         raise InputFileError(path, "cannot read image (truncated or not an image)")
     return image
 
 
-def iter_frames(path: Path) -> Iterator[tuple[str, int, np.ndarray]]:
-    """(source name, frame index, BGR image) for an image, each image of a folder, or a video's frames."""
+def iter_frames(path: Path) -> Iterator[tuple[str, int, np.ndarray | None, str]]:
+    """(source name, frame index, BGR image or None, error) for an image, each image of a folder (an
+    unreadable one is reported with its error, not fatal), or a video's frames."""
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-        if not files:
-            raise InputFileError(path, "folder has no images (" + ", ".join(sorted(IMAGE_EXTS)) + ")")
-        for f in files:
-            yield f.name, 0, read_image(f)
+        for f in imagefiles.list_images(path):
+            try:
+                yield f.name, 0, read_image(f), ""
+            except InputFileError as exc:
+                yield f.name, 0, None, exc.problem
         return
     if not path.exists():
         raise InputFileError(path, "file not found")
-    if path.suffix.lower() in IMAGE_EXTS:
-        yield path.name, 0, read_image(path)
+    if imagefiles.is_image_name(path):
+        yield path.name, 0, read_image(path), ""
         return
     with quiet_native_stderr():
         cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
             raise InputFileError(path, "cannot open as a video or image (unsupported or corrupt file)")
-        index = 0
-        while True:
-            ok, frame = cap.read()
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        index = failures = 0
+        while failures < 30:
+            with quiet_native_stderr():
+                ok, frame = cap.read()
             if not ok:
-                break
-            yield path.name, index, frame
+                if index >= total - 1:
+                    break
+                yield path.name, index, None, "cannot decode this frame"  # damaged inside: skip it
+                failures += 1
+                index += 1
+                cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+                continue
+            failures = 0
+            yield path.name, index, frame, ""
             index += 1
         if index == 0:
             raise InputFileError(path, "video has no readable frames (truncated or corrupt)")
@@ -107,19 +122,18 @@ class RowWriter:
     def write(self, row: dict) -> None:
         if self.csv:
             self.csv.writerow({k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in row.items()})
+            self.stream.flush()
         else:
             self.stream.write(json.dumps({k: (round(v, 3) if isinstance(v, float) else v)
                                           for k, v in row.items()}) + "\n")
+            self.stream.flush()
 
 
 def frame_count(path: Path) -> int | None:
     """Frames to expect (for the progress bar); raises the same errors iter_frames would, up front."""
     if path.is_dir():
-        n = sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-        if not n:
-            raise InputFileError(path, "folder has no images (" + ", ".join(sorted(IMAGE_EXTS)) + ")")
-        return n
-    if path.suffix.lower() in IMAGE_EXTS:
+        return len(imagefiles.list_images(path))
+    if imagefiles.is_image_name(path):
         return 1
     with quiet_native_stderr():
         cap = cv2.VideoCapture(str(path))
@@ -141,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.path.exists():
         raise InputFileError(args.path, "file or folder not found")
     zooms = parse_zooms(args.zooms) if args.zooms else None
-    estimator = Estimator.load(args.model, device=args.device, zooms=zooms)
+    estimator = Estimator.load(args.model, device=args.device, backend=args.backend, zooms=zooms, threads=0)
     detector = create_detector(args.detector)
     if args.annotate:
         args.annotate.mkdir(parents=True, exist_ok=True)
@@ -149,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
     writer = RowWriter(args.fmt, out)
     pending: list[tuple[str, int, np.ndarray, list]] = []  # frames whose faces wait for a batch
     n_faces = 0
+    unreadable: list[str] = []
 
     def flush() -> None:
         nonlocal n_faces
@@ -161,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
                               "x0": float(face.x0), "y0": float(face.y0), "x1": float(face.x1),
                               "y1": float(face.y1), "score": float(face.score),
                               "yaw": p.yaw, "pitch": p.pitch, "roll": p.roll,
-                              "yaw_std": p.yaw_std, "pitch_std": p.pitch_std, "roll_std": p.roll_std})
+                              "yaw_std": p.yaw_std, "pitch_std": p.pitch_std, "roll_std": p.roll_std,
+                              "error": ""})
                 n_faces += 1
                 if args.annotate:
                     draw_pose(img, face.box, p.yaw, p.pitch, p.roll)
@@ -176,7 +192,11 @@ def run(args: argparse.Namespace) -> int:
         frames = tqdm(iter_frames(args.path), total=total, unit="frame", desc="estimate",
                       disable=total is not None and total <= 1, file=sys.stderr)
         queued = 0
-        for source, index, image in frames:
+        for source, index, image, error in frames:
+            if image is None:
+                unreadable.append(f"{source}" + (f" frame {index}" if index else ""))
+                writer.write({"source": source, "frame": index, "error": error})
+                continue
             faces = detector.detect(image)
             pending.append((source, index, image, faces))
             queued += len(faces)
@@ -188,4 +208,10 @@ def run(args: argparse.Namespace) -> int:
         if args.output:
             out.close()
     print(f"{n_faces} face(s)" + (f" -> {args.output}" if args.output else ""), file=sys.stderr)
+    if unreadable:
+        more = f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
+        shown = ", ".join(unreadable[:5]) + more
+        print(f"posebridge estimate: {len(unreadable)} unreadable item(s) skipped: {shown}", file=sys.stderr)
+        if total is not None and len(unreadable) >= total:
+            raise InputFileError(args.path, "nothing could be read")
     return 0

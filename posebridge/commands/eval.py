@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "(default: eval-aflw2000-<model>)")
     a.add_argument("--limit", type=int, help="only the first N images of the protocol")
     a.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    a.add_argument("--backend", default="onnx", help="onnx (default, the daemon's runtime), onnx-int8, "
+                   "torch, torch-bf16, torch-compile (the torch ones need posebridge[torch])")
     a.add_argument("--zooms", metavar="F,F,...", help="test-time zoom views averaged per face, e.g. 1 for "
                    "the ROI only, 0.96,1,1.04 for three (default: the model's own; posebridge-small: 1)")
     a.add_argument("--batch", type=int, default=32, help="crops per network batch")
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from posebridge.offline.evaluation import evaluate_aflw2000, format_table, write_results
 
     zooms = parse_zooms(args.zooms) if args.zooms else None
-    estimator = Estimator.load(args.model, device=args.device, zooms=zooms)
+    estimator = Estimator.load(args.model, device=args.device, backend=args.backend, zooms=zooms, threads=0)
     result = evaluate_aflw2000(estimator, args.dir, protocol=args.protocol, detector=args.detector,
                                limit=args.limit, batch_size=args.batch)
     print(format_table(result))

@@ -2,8 +2,10 @@
 
 Messages go out on the same protocol as `serve` (new `seq` from 0, `t_capture` shifted so the first
 frame is "now", `t_publish` = now; docs/protocol.md). `--refilter` re-runs the Kalman filter over the
-recorded raw estimates, with the recorded filter settings changed by `--filter.NAME VALUE`.
-A truncated tail (the recorder was killed) is reported and everything before it is replayed.
+recorded raw estimates through the same stream bookkeeping as `serve` (posebridge.filtering.streams),
+with the recorded filter settings changed by `--filter.NAME VALUE`; recorded `recenter` and `set`
+events are applied where they happened. A damaged or truncated part of the file is reported and
+everything readable is replayed. Ctrl-C / SIGTERM stop it promptly, even inside a long recorded gap.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import logging
 import threading
 import time
+from collections.abc import Iterator
 
 from posebridge.config import add_filter_flags, filter_flags, validate_filter_params
 from posebridge.errors import ConfigError, InputFileError
@@ -33,45 +36,62 @@ def recorded_messages(rec: dict) -> list:
     return out
 
 
-def refiltered_messages(rec: dict, outputs: list, mirror: bool) -> list:
-    """PoseMessages built from fresh filter outputs over the recorded raw estimates."""
-    from posebridge.daemon.loop import output_quaternion
-    from posebridge.output.protocol import SCHEMA_VERSION, PoseMessage
+def _measurements(rec: dict) -> list:
+    """The recorded raw estimates of a frame record as filter measurements (bad entries skipped)."""
+    from posebridge.filtering.streams import Measurement
 
-    faces = {int(f.get("face_id", -1)): f for f in rec.get("faces") or []}
-    frame = [int(v) for v in rec.get("frame", [0, 0])]
-    msgs = []
-    for face_id, out in outputs:
-        face = faces.get(face_id)
-        measured = face is not None and face.get("raw") is not None and out.measured
-        angles = [float(a) for a in out.angles]
-        msgs.append(PoseMessage(
-            v=SCHEMA_VERSION, seq=0, t_capture=0.0, t_publish=0.0,
-            face_id=face_id if out.tracked else -1, tracked=bool(out.tracked),
-            q=output_quaternion(angles, None, mirror), euler=angles,
-            raw=[float(a) for a in face["raw"]] if measured else None,
-            std=[float(v) for v in (face.get("std") if measured and face.get("std") else out.stds)],
-            box=[float(v) for v in face["box"]] if measured and face.get("box") else None,
-            frame=frame))
-    return msgs
+    out = []
+    for f in rec.get("faces") or []:
+        try:
+            raw, std, box = f["raw"], f.get("std") or (0.0, 0.0, 0.0), f.get("box") or (0.0, 0.0, 0.0, 0.0)
+            out.append(Measurement(int(f.get("face_id", -1)), tuple(float(v) for v in box),  # type: ignore
+                                   tuple(float(v) for v in raw), tuple(float(v) for v in std)))  # type: ignore
+        except (KeyError, TypeError, ValueError):
+            log.warning("frame %s: skipping a malformed recorded face", rec.get("index"))
+    return out
+
+
+def refiltered(records: Iterator[dict], config, all_faces: bool, mirror: bool,
+               overrides: dict) -> Iterator[tuple[dict, list]]:
+    """(frame record, messages) with fresh filters over the recorded raw estimates; `recenter` and `set`
+    events are applied in order (the user's `overrides` always win over a recorded `set`)."""
+    from posebridge.filtering.streams import StreamSet, build_message
+
+    streams = StreamSet(config, all_faces=all_faces)
+    for rec in records:
+        kind = rec.get("kind")
+        if kind == "event" and rec.get("name") == "recenter":
+            neutral = rec.get("neutral")
+            streams.set_neutral(neutral if isinstance(neutral, list) and len(neutral) == 3 else None)
+        elif kind == "event" and rec.get("name") == "set" and isinstance(rec.get("params"), dict):
+            params = {k: v for k, v in rec["params"].items() if k != "mirror" and k not in overrides}
+            try:
+                streams.set_config(streams.config.replace(**params))
+            except ConfigError as exc:
+                log.warning("ignoring a recorded set event: %s", exc)
+        elif kind == "frame":
+            frame = rec.get("frame") or [0, 0]
+            size = (int(frame[0]), int(frame[1])) if len(frame) == 2 else (0, 0)
+            updates = streams.update(float(rec["t_capture"]), _measurements(rec))
+            yield rec, [build_message(u, 0, 0.0, 0.0, size, mirror) for u in updates]
 
 
 def replay(path: str, publisher, speed: float = 1.0, refilter: bool = False,
            filter_params: dict | None = None, mirror: bool | None = None,
            stop: threading.Event | None = None, seq_start: int = 0) -> dict:
     """Publish the session at `path` through `publisher`; returns counts (frames, messages, problem,
-    next_seq). `seq` numbers the messages from `seq_start` (a looping replay keeps counting)."""
-    from posebridge.filtering.kalman import FilterConfig
+    skipped, next_seq). `seq` numbers the messages from `seq_start` (a looping replay keeps counting)."""
+    from posebridge.filtering.config import FilterConfig
+    from posebridge.filtering.streams import output_quaternion
     from posebridge.output.protocol import encode
-    from posebridge.output.session_file import SessionReader, paced
-    from posebridge.output.session_file import refilter as run_filter
+    from posebridge.output.session_file import SessionReader
+    from posebridge.sources.pacing import Pacer
 
     reader = SessionReader(path)
     recorded = reader.header.get("config", {}) if isinstance(reader.header.get("config"), dict) else {}
-    rec_mirror = bool(recorded.get("publish", {}).get("mirror", False))
+    rec_mirror = bool((recorded.get("publish") or {}).get("mirror", False))
     mirror = rec_mirror if mirror is None else mirror
-    all_faces = bool(recorded.get("faces", {}).get("all_faces", False))
-    frames = reader.frames()
+    all_faces = bool((recorded.get("faces") or {}).get("all_faces", False))
     if refilter:
         base = FilterConfig()
         try:
@@ -79,40 +99,40 @@ def replay(path: str, publisher, speed: float = 1.0, refilter: bool = False,
         except ConfigError as exc:
             log.warning("ignoring the recorded filter settings: %s", exc)
         config = base.replace(**(filter_params or {}))
-        items = ((rec, refiltered_messages(rec, outs, mirror))
-                 for rec, outs in run_filter(frames, config, all_faces=all_faces))
+        items = refiltered(iter(reader), config, all_faces, mirror, filter_params or {})
     else:
-        items = ((rec, recorded_messages(rec)) for rec in frames)
-    seq, n_frames = seq_start, 0
-    t_first_rec = None
-
-    def with_messages():
-        for rec, msgs in items:
-            rec["_msgs"] = msgs
-            yield rec
-
-    for rec, t_now in paced(with_messages(), speed=speed):
+        items = ((rec, recorded_messages(rec)) for rec in reader.frames())
+    pacer = Pacer(realtime=speed > 0, drop_late=False, speed=speed or 1.0, stop=stop)
+    seq, n_frames, t_first = seq_start, 0, None
+    for rec, msgs in items:
+        if stop is not None and stop.is_set():
+            break
+        try:
+            t_rec = float(rec["t_capture"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        t_first = t_rec if t_first is None else t_first
+        t_now = pacer.wait_offset(t_rec - t_first)
         if stop is not None and stop.is_set():
             break
         n_frames += 1
-        if t_first_rec is None:
-            t_first_rec = rec["t_capture"]
-        for msg in rec["_msgs"]:
+        for msg in msgs:
             msg.seq = seq
             msg.t_capture = t_now
             if mirror != rec_mirror and not refilter:
-                from posebridge.daemon.loop import output_quaternion
+                from posebridge.filtering.streams import Stream
 
-                msg.q = output_quaternion(msg.euler, None, mirror)
+                msg.q = list(output_quaternion(Stream(None, last_angles=tuple(msg.euler)), mirror))
             msg.t_publish = time.time()
             publisher.send(encode(msg))
             seq += 1
     return {"frames": n_frames, "messages": seq - seq_start, "next_seq": seq, "problem": reader.problem,
-            "complete": reader.complete}
+            "skipped": reader.skipped, "complete": reader.complete}
 
 
 def run(args: argparse.Namespace) -> int:
-    from posebridge.daemon.loop import install_signal_handlers
+    from posebridge.daemon.signals import install_signal_handlers
+    from posebridge.output.session_file import SessionReader
     from posebridge.output.transport import Publisher
 
     if args.speed < 0:
@@ -121,31 +141,30 @@ def run(args: argparse.Namespace) -> int:
     validate_filter_params(params, prefix="--filter.")
     if params and not args.refilter:
         raise ConfigError("--filter.* options need --refilter")
-    from posebridge.output.session_file import SessionReader
-
     SessionReader(args.file)  # a missing or foreign file fails here, before any socket is opened
     publisher = Publisher(args.publish, hwm=args.hwm)
     stop = threading.Event()
     restore = install_signal_handlers(stop.set)
+    result = {"frames": 0, "messages": 0, "problem": None, "skipped": 0}
     try:
         log.info("replaying %s on %s at %gx%s", args.file, publisher.address, args.speed,
                  " (re-filtered)" if args.refilter else "")
-        if args.wait_subscriber and not publisher.wait_for_subscriber(args.wait_subscriber):
+        if args.wait_subscriber and not publisher.wait_for_subscriber(args.wait_subscriber, stop=stop):
             log.info("no subscriber after %.1f s; replaying anyway", args.wait_subscriber)
         seq = 0
-        while True:
+        while not stop.is_set():
             result = replay(args.file, publisher, args.speed, args.refilter, params,
                             mirror=True if args.mirror else None, stop=stop, seq_start=seq)
             seq = result["next_seq"]
-            if not args.loop or stop.is_set() or result["frames"] == 0:
+            if not args.loop or result["frames"] == 0:
                 break
     except KeyboardInterrupt:
-        result = {"frames": 0, "messages": 0, "problem": None}
+        pass
     finally:
         restore()
         publisher.close()
     if result.get("problem"):
-        log.warning("%s: %s (replayed everything before it)", args.file, result["problem"])
+        log.warning("%s: %s (replayed everything readable)", args.file, result["problem"])
     log.info("replayed %d frames, %d messages", result["frames"], result["messages"])
     if result["frames"] == 0 and not stop.is_set():
         raise InputFileError(args.file, "session has no frame records")

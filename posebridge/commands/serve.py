@@ -12,6 +12,7 @@ from posebridge.config import (
     filter_flags,
     load_config,
     set_option,
+    validate,
     validate_filter_params,
 )
 
@@ -27,8 +28,10 @@ def add_serve_arguments(p: argparse.ArgumentParser, source_required: bool = Fals
     p.add_argument("--record", metavar="FILE", help="write a session file of every frame [record.path]")
     p.add_argument("--fast", action="store_true",
                    help="read files as fast as possible, not at their frame rate [source.realtime=false]")
-    p.add_argument("--device", help="auto, cpu, cuda [model.device]")
-    p.add_argument("--backend", help="torch or onnx [model.backend]")
+    p.add_argument("--device", help="auto, cpu, cuda[:N], tensorrt [model.device]")
+    p.add_argument("--backend", help="onnx (default), onnx-int8, torch, torch-bf16, torch-compile; the torch "
+                   "ones need posebridge[torch] [model.backend]")
+    p.add_argument("--threads", type=int, help="inference threads, 0 = all cores (default 1) [model.threads]")
     p.add_argument("--detector", help="face detector name [faces.detector]")
     p.add_argument("--all-faces", action="store_true", default=None,
                    help="publish every face, not only the primary one [faces.all_faces]")
@@ -53,6 +56,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         "record.path": args.record,
         "model.device": args.device,
         "model.backend": args.backend,
+        "model.threads": args.threads,
         "faces.detector": args.detector,
         "faces.all_faces": args.all_faces,
         "publish.mirror": args.mirror,
@@ -72,16 +76,13 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
     params = filter_flags(args)
     validate_filter_params(params, prefix="--filter.")
     cfg.filter.update(params)
-    from posebridge.filtering.kalman import FilterConfig
-
-    FilterConfig().replace(**cfg.filter)  # bad values fail now, before the camera and model open
-    return cfg
+    return validate(cfg)  # bad values fail now, before the camera and model open
 
 
 def serve(cfg: ServeConfig) -> int:
-    from posebridge.daemon.loop import Pipeline
+    from posebridge.daemon.assemble import build_pipeline
 
-    pipe = Pipeline.from_config(cfg)
+    pipe = build_pipeline(cfg)
     ctl = f", control {pipe.control.address}" if pipe.control else ""
     rec = f", recording to {cfg.record.path}" if cfg.record.path else ""
     log.info("serving %s with model %s: publishing on %s%s%s (Ctrl-C to stop)",

@@ -1,5 +1,9 @@
 """Face tracking between detections: stable face ids (IoU association), the detector every N frames
-or on demand, and a cheap box follower (template matching) in between."""
+or on demand, and a cheap box follower (template matching) on every frame.
+
+With `detect_in_thread=True` (the daemon's setting) the detector runs in a worker thread
+(posebridge.faces.detect_worker) and never holds a frame: its result, found in an earlier frame, is
+merged when ready, each matched box moved by how far the followed face has moved since that frame."""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from posebridge.errors import ConfigError
 from posebridge.faces.base import FaceBox, FaceDetector
+from posebridge.faces.detect_worker import DetectionWorker
 from posebridge.faces.geometry import iou
 from posebridge.timing import StageTimer
 
@@ -55,6 +59,7 @@ class _Track:
     template: np.ndarray | None = None  # grey patch of the box at the last detection, template_size^2
     missed: int = 0  # detection rounds in a row without a matching detection
     score: float = 1.0  # last follow score (normalised cross-correlation), 1.0 right after a detection
+    lost: bool = False  # the follower lost it: not output until a detection (or the follower) finds it
 
 
 def _patch(gray: np.ndarray, box: tuple[float, float, float, float], scale: float, out: tuple[int, int]):
@@ -97,6 +102,7 @@ class FaceTracker:
         search_frames: int = 15,
         primary_only: bool = False,
         switch_ratio: float = 1.3,
+        detect_in_thread: bool = False,
         timer: StageTimer | None = None,
     ) -> None:
         if not isinstance(redetect_every, int) or redetect_every < 1:
@@ -122,12 +128,20 @@ class FaceTracker:
         self._since_detect = 0  # frames since the last detection
         self._primary_id: int | None = None
         self.last_action = ""  # "detect" or "track" for the latest update
+        self.last_detect_ms: float | None = None  # a worker detection merged in the latest update (ms)
         self._counts: Counter[str] = Counter()
         self._ms: Counter[str] = Counter()
+        self.worker = DetectionWorker(detector) if detect_in_thread else None
+        self._frame = 0  # frames seen
+        self._snapshot: dict[int, tuple[float, float]] = {}  # track id -> box centre in the submitted frame
 
     # -------------------------------------------------------------------------------------------- API
     def update(self, image: np.ndarray, uncertainty_jump: bool = False) -> list[FaceBox]:
         """Faces in this frame (BGR), each with a stable `face_id`, primary first."""
+        self._frame += 1
+        self.last_detect_ms = None
+        if self.worker is not None:
+            return self._update_async(image, uncertainty_jump)
         reason = self._detect_reason(uncertainty_jump)
         t0 = time.perf_counter()
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
@@ -139,6 +153,76 @@ class FaceTracker:
         self._detect(image, gray)
         self._account("detect", t0, reason)
         return self._output(image)
+
+    def _update_async(self, image: np.ndarray, uncertainty_jump: bool) -> list[FaceBox]:
+        """Merge a finished detection, follow every track, and hand the worker a frame when one is due."""
+        assert self.worker is not None
+        t0 = time.perf_counter()
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        done = self.worker.poll()
+        if done is not None:
+            self._merge(done)
+        for t in self.tracks:
+            ok = self._follow_one(gray, t)
+            t.lost = not ok
+        if any(t.lost and t.missed > self.max_missed for t in self.tracks):
+            self.tracks = [t for t in self.tracks if not (t.lost and t.missed > self.max_missed)]
+        reason = self._detect_reason(uncertainty_jump)
+        if reason is None and any(t.lost for t in self.tracks):
+            reason = "lost"
+        if reason is not None and not self.worker.busy:
+            self._snapshot = {t.face_id: _centre(t.box) for t in self.tracks}
+            if self.worker.submit(image, self._frame):
+                self._counts["reason:" + reason] += 1
+                self._counts["detect"] += 1
+                self._since_detect = 0
+        else:
+            self._since_detect += 1
+        ms = (time.perf_counter() - t0) * 1000.0
+        self.last_action = "track"
+        self._counts["track"] += 1
+        self._ms["track"] += ms
+        if self.timer is not None:
+            self.timer.add("track", ms)
+        return self._output(image, [t for t in self.tracks if not t.lost])
+
+    def _merge(self, done) -> None:
+        """A detection of an earlier frame: match it to the tracks as they were then, move matched boxes
+        by the distance their face has been followed since, start new tracks, age unmatched ones."""
+        self._ms["detect"] += done.ms
+        self.last_detect_ms = done.ms
+        gray = cv2.cvtColor(done.image, cv2.COLOR_BGR2GRAY) if done.image.ndim == 3 else done.image
+        snap = self._snapshot
+        then = {t.face_id: _shifted(t.box, *(np.subtract(snap[t.face_id], _centre(t.box))))
+                for t in self.tracks if t.face_id in snap}
+        pairs = _greedy_match([then[t.face_id] if t.face_id in then else None for t in self.tracks],
+                              [d.box for d in done.faces], self.iou_threshold)
+        matched_dets = set()
+        for ti, di in pairs:
+            t, d = self.tracks[ti], done.faces[di]
+            dx, dy = np.subtract(_centre(t.box), snap[t.face_id])  # followed motion since the frame
+            t.template = self._template(gray, d)
+            t.box = replace(d, face_id=t.face_id, x0=d.x0 + dx, x1=d.x1 + dx, y0=d.y0 + dy, y1=d.y1 + dy)
+            t.missed, t.score, t.lost = 0, 1.0, False
+            matched_dets.add(di)
+        matched = {ti for ti, _ in pairs}
+        for i, t in enumerate(self.tracks):
+            if i not in matched and t.face_id in snap:
+                t.missed += 1
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        for j, d in enumerate(done.faces):
+            if j in matched_dets or any(iou(d.box, then.get(t.face_id, t.box.box)) >= self.iou_threshold
+                                        for t in self.tracks):
+                continue
+            t = _Track(self._next_id, replace(d, face_id=self._next_id))
+            t.template = self._template(gray, t.box)
+            self._next_id += 1
+            self.tracks.append(t)
+
+    def close(self) -> None:
+        """Stop the detection worker (if any)."""
+        if self.worker is not None:
+            self.worker.close()
 
     def reset(self) -> None:
         """Forget all faces (ids keep increasing)."""
@@ -160,6 +244,8 @@ class FaceTracker:
             "detect_ms_mean": self._ms["detect"] / n_det if n_det else 0.0,
             "track_ms_mean": self._ms["track"] / n_trk if n_trk else 0.0,
             "redetect_reasons": {k[7:]: v for k, v in self._counts.items() if k.startswith("reason:")},
+            "detect_in_thread": self.worker is not None,
+            "detector_errors": self.worker.errors if self.worker is not None else 0,
             "faces": len(self.tracks),
             "next_id": self._next_id,
         }
@@ -229,16 +315,13 @@ class FaceTracker:
         dets = self.detector.detect(image)
         matched_tracks: set[int] = set()
         matched_dets: set[int] = set()
-        if self.tracks and dets:
-            cost = np.array([[-iou(t.box.box, d.box) for d in dets] for t in self.tracks])
-            rows, cols = linear_sum_assignment(cost)
-            for r, c in zip(rows, cols, strict=True):
-                if -cost[r, c] >= self.iou_threshold:
-                    t = self.tracks[r]
-                    t.box, t.missed, t.score = replace(dets[c], face_id=t.face_id), 0, 1.0
-                    t.template = self._template(gray, t.box)
-                    matched_tracks.add(r)
-                    matched_dets.add(c)
+        boxes = [t.box.box for t in self.tracks]
+        for r, c in _greedy_match(boxes, [d.box for d in dets], self.iou_threshold):
+            t = self.tracks[r]
+            t.box, t.missed, t.score = replace(dets[c], face_id=t.face_id), 0, 1.0
+            t.template = self._template(gray, t.box)
+            matched_tracks.add(r)
+            matched_dets.add(c)
         survivors = []
         for i, t in enumerate(self.tracks):
             if i in matched_tracks:
@@ -260,8 +343,8 @@ class FaceTracker:
             survivors.append(t)
         self.tracks = survivors
 
-    def _output(self, image: np.ndarray) -> list[FaceBox]:
-        faces = [replace(t.box) for t in self.tracks]
+    def _output(self, image: np.ndarray, tracks: list[_Track] | None = None) -> list[FaceBox]:
+        faces = [replace(t.box) for t in (self.tracks if tracks is None else tracks)]
         if not faces:
             self._primary_id = None
             if self._since_face is not None:
@@ -275,3 +358,29 @@ class FaceTracker:
         if self.primary_only:
             return [best]
         return [best] + sorted((f for f in faces if f is not best), key=lambda f: f.face_id)
+
+
+def _centre(box: FaceBox) -> tuple[float, float]:
+    return ((box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2)
+
+
+def _shifted(box: FaceBox, dx: float, dy: float) -> tuple[float, float, float, float]:
+    return (box.x0 + dx, box.y0 + dy, box.x1 + dx, box.y1 + dy)
+
+
+def _greedy_match(tracks: list, dets: list, threshold: float) -> list[tuple[int, int]]:
+    """(track, detection) index pairs by descending IoU, each used once, IoU at least `threshold`
+    (`tracks` entries may be None: not matchable). For the handful of faces in a webcam frame this is
+    the same assignment as the Hungarian method, without SciPy."""
+    scored = sorted(((iou(t, d), i, j) for i, t in enumerate(tracks) if t is not None
+                     for j, d in enumerate(dets)), reverse=True)
+    used_t, used_d, pairs = set(), set(), []
+    for score, i, j in scored:
+        if score < threshold:
+            break
+        if i in used_t or j in used_d:
+            continue
+        used_t.add(i)
+        used_d.add(j)
+        pairs.append((i, j))
+    return pairs

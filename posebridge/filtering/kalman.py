@@ -1,98 +1,47 @@
-"""Pose smoothing: a Kalman filter per angle (filterpy) driven by real capture times.
+"""Pose smoothing: a Kalman filter per angle driven by real capture times, in closed form.
 
 Per angle the state is (angle, rate), the rate decaying towards 0 with `rate_decay_s` (0 = pure
 constant velocity). Each frame:
-1. predict over the real elapsed time dt (white-noise acceleration, spectral density `process_noise`);
+1. predict over the real elapsed time dt (discrete white-noise acceleration with variance
+   `process_noise`: Q = q [[dt^4/4, dt^3/2], [dt^3/2, dt^2]], as filterpy's Q_discrete_white_noise);
 2. measurement noise from the model's spread: R = max(meas_scale * std, meas_floor_deg)^2, so confident
    frames move the estimate more;
 3. the innovation is wrapped into [-180, 180) for yaw, so 179 -> -179 is a 2-degree move;
 4. motion gate: an innovation beyond `jump_sigma` standard deviations, or beyond `gate_sigma` on two
    consecutive frames with the same sign, inflates the angle (and rate) variance by the excess, so a
    real head turn is followed at once while still heads stay heavily smoothed (docs/filter.md has the
-   measurements and the trade-off).
+   measurements and the trade-off);
+5. the update uses the Joseph form, as filterpy's KalmanFilter does (tests/test_filter.py checks the
+   two agree to 1e-9 on random sequences).
+The 2x2 algebra is written out on Python floats: one update of three angles costs a few microseconds,
+where filterpy's general matrices cost ~0.3 ms and importing filterpy (with SciPy) 1.9 s and 110 MB,
+more than the daemon's whole start-up budget (docs/speed.md).
+
 Without a measurement the filter predicts (rate decaying), and after `lost_after_s` without one the
 stream is "lost" (the next measurement restarts the filter). `kind="none"` passes raw angles through.
-Recentering is not done here (the pipeline applies the neutral offset).
+If any state ever becomes non-finite the filter restarts from the next measurement; outputs are always
+finite. Recentering is not done here (posebridge.filtering.streams applies the neutral pose).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-import numpy as np
-from filterpy.common import Q_discrete_white_noise
-from filterpy.kalman import KalmanFilter
+from posebridge.filtering.config import FilterConfig
 
-from posebridge.errors import ConfigError
-
-KINDS = ("kalman", "none")
+Triple = tuple[float, float, float]
+ZERO: Triple = (0.0, 0.0, 0.0)
 
 
-@dataclass
-class FilterConfig:
-    """Filter parameters (degrees, seconds). All settable at run time through `PoseFilter.set`."""
-
-    kind: str = "kalman"  # "kalman" or "none" (raw angles, no smoothing)
-    process_noise: float = 0.1  # white-noise angular acceleration spectral density, deg^2/s^3
-    meas_scale: float = 0.015  # measurement std = meas_scale x the model's per-angle spread...
-    meas_floor_deg: float = 0.3  # ...but at least this (deg)
-    default_meas_deg: float = 0.5  # measurement std when the caller passes no spreads
-    gate_sigma: float = 3.0  # two consecutive same-sign innovations beyond this many std devs = motion
-    jump_sigma: float = 6.0  # one innovation beyond this many std devs = motion at once
-    gate_rate_s: float = 0.3  # on detected motion, rate variance grows by (excess / gate_rate_s)^2
-    rate_decay_s: float = 0.5  # rate reverts to 0 with this time constant (0 = pure constant velocity)
-    lost_after_s: float = 0.5  # no measurement for this long -> lost
-    dropout_rate_decay_s: float = 0.15  # rate decays with this time constant while predicting blind
-    max_dt_s: float = 0.5  # longer gaps between frames are clamped when predicting
-    initial_rate_std: float = 1.0  # deg/s, rate uncertainty at (re)start
-    wrap: tuple[bool, bool, bool] = field(default=(True, False, False))  # wrap innovation per angle
-
-    def replace(self, **params: object) -> FilterConfig:
-        """A copy with `params` changed; unknown names or invalid values raise ConfigError."""
-        known = {f.name: f for f in dataclasses.fields(self)}
-        values = dataclasses.asdict(self)
-        for name, value in params.items():
-            if name not in known:
-                raise ConfigError(f"filter.{name}: unknown parameter (known: {', '.join(known)})")
-            values[name] = _check(name, value, values[name])
-        return FilterConfig(**values)
-
-
-def config_for_model(meta: object | None, overrides: dict | None = None) -> FilterConfig:
-    """Filter settings for a model: its calibrated defaults (checkpoint metadata
-    `extra["filter"]`, e.g. the `meas_scale` that maps its softmax spread to frame-to-frame noise),
-    then the user's `overrides` (config file, CLI, control `set`) on top."""
-    calibrated = dict(getattr(meta, "extra", {}) or {}).get("filter", {}) if meta is not None else {}
-    return FilterConfig().replace(**calibrated).replace(**(overrides or {}))
-
-
-def _check(name: str, value: object, current: object) -> object:
-    if name == "kind":
-        if value not in KINDS:
-            raise ConfigError(f"filter.kind: {value!r} is not one of {', '.join(KINDS)}")
-        return value
-    if name == "wrap":
-        if not (isinstance(value, (list, tuple)) and len(value) == 3
-                and all(isinstance(v, bool) for v in value)):
-            raise ConfigError(f"filter.wrap: expected 3 booleans [yaw, pitch, roll], got {value!r}")
-        return tuple(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"filter.{name}: expected a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and name in ("max_dt_s", "gate_rate_s")):
-        raise ConfigError(f"filter.{name}: must be a positive number, got {value!r}")
-    return value
-
-
-@dataclass
+@dataclass(frozen=True)
 class FilterOutput:
-    angles: np.ndarray  # filtered [yaw, pitch, roll], degrees (yaw in [-180, 180))
-    rates: np.ndarray  # angular rates, deg/s
+    angles: Triple  # filtered [yaw, pitch, roll], degrees (yaw in [-180, 180) when wrapped)
+    rates: Triple  # angular rates, deg/s
     tracked: bool  # a pose is being tracked (measured now or predicted through a short dropout)
     lost: bool  # no measurement for longer than lost_after_s (or never)
-    stds: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(3))  # posterior std, degrees
+    stds: Triple = ZERO  # posterior std, degrees
     measured: bool = False  # this update had a measurement
     gated: tuple[bool, bool, bool] = (False, False, False)  # the motion gate fired per angle
 
@@ -101,102 +50,145 @@ def _wrap(x: float) -> float:
     return (x + 180.0) % 360.0 - 180.0
 
 
+class _Axis:
+    """One angle's (angle, rate) state and its 2x2 covariance [[p00, p01], [p01, p11]]."""
+
+    __slots__ = ("x", "r", "p00", "p01", "p11", "last_d")
+
+    def __init__(self, z: float, var_z: float, var_rate: float) -> None:
+        self.x, self.r = z, 0.0
+        self.p00, self.p01, self.p11 = var_z, 0.0, var_rate
+        self.last_d = 0.0  # previous normalised innovation, when beyond the gate
+
+    def predict(self, f01: float, f11: float, q00: float, q01: float, q11: float) -> None:
+        """x = F x, P = F P F' + Q with F = [[1, f01], [0, f11]]."""
+        p00, p01, p11 = self.p00, self.p01, self.p11
+        self.x += f01 * self.r
+        self.r *= f11
+        self.p00 = p00 + 2.0 * f01 * p01 + f01 * f01 * p11 + q00
+        self.p01 = f11 * (p01 + f01 * p11) + q01
+        self.p11 = f11 * f11 * p11 + q11
+
+    def update(self, y: float, var_z: float) -> None:
+        """Joseph-form update with H = [1, 0] for innovation `y`."""
+        p00, p01, p11 = self.p00, self.p01, self.p11
+        s = p00 + var_z
+        k0, k1 = p00 / s, p01 / s
+        self.x += k0 * y
+        self.r += k1 * y
+        a = 1.0 - k0
+        self.p00 = a * a * p00 + var_z * k0 * k0
+        self.p01 = a * (p01 - k1 * p00) + var_z * k0 * k1
+        self.p11 = k1 * k1 * p00 - 2.0 * k1 * p01 + p11 + var_z * k1 * k1
+
+    def finite(self) -> bool:
+        return all(math.isfinite(v) for v in (self.x, self.r, self.p00, self.p01, self.p11))
+
+
 class PoseFilter:
     """One tracked face's smoother: `update(t, angles | None, stds | None) -> FilterOutput`."""
 
     def __init__(self, config: FilterConfig | None = None) -> None:
         self.config = config or FilterConfig()
+        self.restarts = 0  # times the state became non-finite and the filter restarted
         self.reset()
 
     def set(self, **params: object) -> FilterConfig:
-        """Change parameters at run time (all-or-nothing); returns the new config."""
+        """Change parameters at run time (all-or-nothing, validated); returns the new config."""
         self.config = self.config.replace(**params)
         return self.config
 
     def reset(self) -> None:
-        self._kfs: list[KalmanFilter] | None = None
+        self._axes: list[_Axis] | None = None
         self._t_last: float | None = None  # time of the last update (measured or not)
         self._t_meas: float | None = None  # time of the last measurement
-        self._raw = np.zeros(3)
-        self._raw_std = np.zeros(3)
-        self._last_d = [0.0, 0.0, 0.0]  # previous normalised innovation per angle, when beyond the gate
+        self._raw: Triple = ZERO
+        self._raw_std: Triple = ZERO
 
     # -- helpers -------------------------------------------------------------------------------------
 
-    def _meas_var(self, stds: np.ndarray | None) -> np.ndarray:
+    def _meas_var(self, stds: Sequence[float] | None) -> Triple:
         c = self.config
         if stds is None:
-            return np.full(3, max(c.default_meas_deg, c.meas_floor_deg) ** 2)
-        s = c.meas_scale * np.abs(np.asarray(stds, dtype=np.float64)).reshape(3)
-        s = np.where(np.isfinite(s), s, c.default_meas_deg)
-        return np.maximum(s, c.meas_floor_deg) ** 2
+            v = max(c.default_meas_deg, c.meas_floor_deg) ** 2
+            return (v, v, v)
+        out = []
+        for s in stds:
+            s = c.meas_scale * abs(float(s))
+            if not math.isfinite(s):
+                s = c.default_meas_deg
+            out.append(max(s, c.meas_floor_deg) ** 2)
+        return (out[0], out[1], out[2])
 
-    def _start(self, z: np.ndarray, r: np.ndarray) -> None:
-        self._kfs = []
-        self._last_d = [0.0, 0.0, 0.0]
-        for i in range(3):
-            kf = KalmanFilter(dim_x=2, dim_z=1)
-            kf.x = np.array([[z[i]], [0.0]])
-            kf.P = np.diag([r[i], self.config.initial_rate_std**2])
-            kf.H = np.array([[1.0, 0.0]])
-            self._kfs.append(kf)
+    def _start(self, z: Triple, r: Triple) -> None:
+        var_rate = self.config.initial_rate_std**2
+        self._axes = [_Axis(z[i], r[i], var_rate) for i in range(3)]
 
     def _predict(self, dt: float, blind: bool) -> None:
         c = self.config
         dt = min(dt, c.max_dt_s)
-        if dt <= 0.0 or self._kfs is None:
+        if dt <= 0.0 or self._axes is None:
             return
         if c.rate_decay_s > 0:  # Ornstein-Uhlenbeck rate: position gains tau (1 - e^(-dt/tau)) x rate
             decay = math.exp(-dt / c.rate_decay_s)
-            f = np.array([[1.0, c.rate_decay_s * (1.0 - decay)], [0.0, decay]])
+            f01, f11 = c.rate_decay_s * (1.0 - decay), decay
         else:
-            f = np.array([[1.0, dt], [0.0, 1.0]])
-        q = Q_discrete_white_noise(dim=2, dt=dt, var=c.process_noise)  # var * [[dt^3/3, dt^2/2], [., dt]]
-        for i, kf in enumerate(self._kfs):
-            kf.predict(F=f, Q=q)
-            if blind and c.dropout_rate_decay_s > 0:
-                kf.x[1, 0] *= math.exp(-dt / c.dropout_rate_decay_s)
-            if self.config.wrap[i]:
-                kf.x[0, 0] = _wrap(kf.x[0, 0])
+            f01, f11 = dt, 1.0
+        q = c.process_noise
+        q00, q01, q11 = q * dt**4 / 4.0, q * dt**3 / 2.0, q * dt * dt
+        blind_decay = math.exp(-dt / c.dropout_rate_decay_s) if blind and c.dropout_rate_decay_s > 0 else 1.0
+        for i, ax in enumerate(self._axes):
+            ax.predict(f01, f11, q00, q01, q11)
+            ax.r *= blind_decay
+            if c.wrap[i]:
+                ax.x = _wrap(ax.x)
 
     def _output(self, measured: bool, lost: bool, gated=(False, False, False)) -> FilterOutput:
-        if self._kfs is None:
-            z = np.zeros(3)
-            return FilterOutput(z, z.copy(), tracked=False, lost=True, stds=np.zeros(3), measured=measured)
-        angles = np.array([kf.x[0, 0] for kf in self._kfs])
-        rates = np.array([kf.x[1, 0] for kf in self._kfs])
-        stds = np.sqrt(np.array([kf.P[0, 0] for kf in self._kfs]))
-        return FilterOutput(angles, rates, tracked=not lost, lost=lost, stds=stds, measured=measured,
-                            gated=tuple(gated))
+        axes = self._axes
+        if axes is None:
+            return FilterOutput(ZERO, ZERO, tracked=False, lost=True, stds=ZERO, measured=measured)
+        if not all(ax.finite() for ax in axes):  # never publish a non-finite pose: restart instead
+            self.restarts += 1
+            self.reset()
+            return FilterOutput(ZERO, ZERO, tracked=False, lost=True, stds=ZERO, measured=measured)
+        a, b, c = axes
+        return FilterOutput((a.x, b.x, c.x), (a.r, b.r, c.r), tracked=not lost, lost=lost,
+                            stds=(math.sqrt(max(a.p00, 0.0)), math.sqrt(max(b.p00, 0.0)),
+                                  math.sqrt(max(c.p00, 0.0))),
+                            measured=measured, gated=tuple(gated))
 
     # -- public --------------------------------------------------------------------------------------
 
-    def update(self, t: float, angles=None, stds=None) -> FilterOutput:
-        """Advance to capture time `t` (seconds) with a measurement `angles` [yaw, pitch, roll] or None."""
+    def update(self, t: float, angles: Sequence[float] | None = None,
+               stds: Sequence[float] | None = None) -> FilterOutput:
+        """Advance to capture time `t` (seconds) with a measurement `angles` [yaw, pitch, roll] or None.
+        A measurement with a non-finite angle counts as none."""
         c = self.config
+        z: Triple | None = None
         if angles is not None:
-            z = np.asarray(angles, dtype=np.float64).reshape(3)
-            if not np.all(np.isfinite(z)):
-                angles = None
+            z0, z1, z2 = (float(a) for a in angles)
+            if math.isfinite(z0) and math.isfinite(z1) and math.isfinite(z2):
+                z = (z0, z1, z2)
+        if not math.isfinite(t):
+            return self._output(measured=False, lost=self._axes is None)
         dt = 0.0 if self._t_last is None else t - self._t_last
         if dt < 0:  # out-of-order timestamp: treat as simultaneous
             dt = 0.0
         self._t_last = t if self._t_last is None else max(t, self._t_last)
 
         if c.kind == "none":
-            if angles is None:
-                out = FilterOutput(self._raw.copy(), np.zeros(3), tracked=False, lost=True,
-                                   stds=self._raw_std.copy(), measured=False)
-                return out
-            self._raw = np.array([_wrap(z[0]), z[1], z[2]])
-            self._raw_std = np.zeros(3) if stds is None else np.abs(np.asarray(stds, dtype=np.float64))
-            self._kfs = None
+            if z is None:
+                return FilterOutput(self._raw, ZERO, tracked=False, lost=True, stds=self._raw_std,
+                                    measured=False)
+            self._raw = (_wrap(z[0]), z[1], z[2])
+            s = ZERO if stds is None else tuple(abs(float(x)) for x in stds)
+            self._raw_std = tuple(x if math.isfinite(x) else 0.0 for x in s)  # type: ignore[assignment]
+            self._axes = None
             self._t_meas = t
-            return FilterOutput(self._raw.copy(), np.zeros(3), tracked=True, lost=False,
-                                stds=self._raw_std.copy(), measured=True)
+            return FilterOutput(self._raw, ZERO, tracked=True, lost=False, stds=self._raw_std, measured=True)
 
-        if angles is None:
-            if self._kfs is None or self._t_meas is None:
+        if z is None:
+            if self._axes is None or self._t_meas is None:
                 return self._output(measured=False, lost=True)
             lost = t - self._t_meas > c.lost_after_s
             if not lost:
@@ -204,29 +196,30 @@ class PoseFilter:
             return self._output(measured=False, lost=lost)
 
         r = self._meas_var(stds)
-        if self._kfs is None or self._t_meas is None or t - self._t_meas > c.lost_after_s:
-            self._start(np.array([_wrap(z[0]) if c.wrap[0] else z[0], z[1], z[2]]), r)
+        if self._axes is None or self._t_meas is None or t - self._t_meas > c.lost_after_s:
+            self._start((_wrap(z[0]) if c.wrap[0] else z[0], z[1], z[2]), r)
             self._t_meas = t
             return self._output(measured=True, lost=False)
 
         self._predict(dt, blind=False)
         gated = [False, False, False]
-        for i, kf in enumerate(self._kfs):
-            x_pred = kf.x[0, 0]
-            innovation = _wrap(z[i] - x_pred) if c.wrap[i] else z[i] - x_pred
-            s = kf.P[0, 0] + r[i]
+        gate2 = c.gate_sigma**2
+        floor = min(c.gate_sigma, c.jump_sigma) ** 2
+        for i, ax in enumerate(self._axes):
+            innovation = _wrap(z[i] - ax.x) if c.wrap[i] else z[i] - ax.x
+            s = ax.p00 + r[i]
             d = innovation / math.sqrt(s)  # normalised innovation
             beyond = abs(d) > c.gate_sigma
-            motion = abs(d) > c.jump_sigma or (beyond and self._last_d[i] * d > c.gate_sigma**2)
-            self._last_d[i] = d if beyond else 0.0
+            motion = abs(d) > c.jump_sigma or (beyond and ax.last_d * d > gate2)
+            ax.last_d = d if beyond else 0.0
             if motion:  # real motion, not noise: inflate the variances by the excess so the filter catches up
                 gated[i] = True
-                excess = innovation**2 - min(c.gate_sigma, c.jump_sigma) ** 2 * s
-                kf.P[0, 0] += excess
-                kf.P[1, 1] += excess / c.gate_rate_s**2
-            kf.update(np.array([[x_pred + innovation]]), R=np.array([[r[i]]]))
+                excess = innovation * innovation - floor * s
+                ax.p00 += excess
+                ax.p11 += excess / c.gate_rate_s**2
+            ax.update(innovation, r[i])
             if c.wrap[i]:
-                kf.x[0, 0] = _wrap(kf.x[0, 0])
+                ax.x = _wrap(ax.x)
         self._t_meas = t
         return self._output(measured=True, lost=False, gated=gated)
 

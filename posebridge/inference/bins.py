@@ -35,7 +35,8 @@ class BinSpec:
     def angles(self) -> np.ndarray:
         """Angle (degrees) that each bin decodes to, shape (num_bins,), float32."""
         shift = 0.5 if self.offset == "center" else 0.0
-        return (self.low + self.width * (np.arange(self.num_bins, dtype=np.float32) + shift)).astype(np.float32)
+        k = np.arange(self.num_bins, dtype=np.float32)
+        return (self.low + self.width * (k + shift)).astype(np.float32)
 
     def to_dict(self) -> dict:
         return asdict(self)

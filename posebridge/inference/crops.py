@@ -1,4 +1,8 @@
-"""Face box -> square crop -> normalised batch tensor, with each model's crop convention."""
+"""Face box -> square crop -> normalised batch, with each model's crop convention (NumPy + OpenCV only).
+
+`crop_square` cuts a box straight to the network's input size in one affine warp (large faces are
+area-shrunk first so the warp does not alias); `to_batch` turns crops into the float32 NCHW batch.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-import torch
 
 from posebridge.inference.meta import CropSpec, ModelMeta
 
@@ -97,10 +100,24 @@ def crop_square(image: np.ndarray, box: Box, size: int) -> np.ndarray:
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
-def to_batch(crops: Sequence[np.ndarray], meta: ModelMeta) -> torch.Tensor:
-    """BGR uint8 crops (already size x size) -> float32 NCHW tensor in the model's colour order and norm."""
-    arr = np.stack([np.asarray(c) for c in crops]).astype(np.float32) / 255.0
+def to_batch(crops: Sequence[np.ndarray], meta: ModelMeta) -> np.ndarray:
+    """BGR uint8 crops (already size x size) -> float32 NCHW batch in the model's colour order and
+    normalisation: (pixel / 255 - mean) / std, as one multiply-add per pixel."""
+    scale, bias = _normalisation(meta)
+    arr = np.stack([np.asarray(c) for c in crops]) if len(crops) != 1 else np.asarray(crops[0])[None]
     if meta.color == "rgb":
         arr = arr[..., ::-1]
-    arr = (arr - np.asarray(meta.mean, np.float32)) / np.asarray(meta.std, np.float32)
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)))
+    out = arr.astype(np.float32) * scale + bias  # (N, H, W, 3)
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+
+_NORM_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _normalisation(meta: ModelMeta) -> tuple[np.ndarray, np.ndarray]:
+    key = (tuple(meta.mean), tuple(meta.std))
+    if key not in _NORM_CACHE:
+        std = np.asarray(meta.std, np.float32)
+        mean = np.asarray(meta.mean, np.float32)
+        _NORM_CACHE[key] = (1.0 / (255.0 * std)).astype(np.float32), (-mean / std).astype(np.float32)
+    return _NORM_CACHE[key]

@@ -1,5 +1,6 @@
-"""Estimator: face crops in, typed head poses out. Backends run the network (PyTorch here; ONNX
-Runtime in posebridge.inference.backends when installed) and all return the same arrays."""
+"""Estimator: face boxes in a frame in, typed head poses out. It crops each face the way the model
+expects (posebridge.inference.crops), runs the backend once for all faces, views and mirror images
+(posebridge.inference.backends; ONNX Runtime by default, no PyTorch), and averages the views."""
 
 from __future__ import annotations
 
@@ -7,16 +8,13 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
-import torch
 
 from posebridge.errors import ConfigError
+from posebridge.inference.backends import DEFAULT_BACKEND, Backend, create_backend
 from posebridge.inference.crops import Box, crop_square, face_roi, roi_uses_yaw, to_batch, zoom_box
-from posebridge.inference.meta import ANGLES, ModelMeta
-from posebridge.models.bins import decode
-from posebridge.models.network import PoseNet
+from posebridge.inference.meta import ModelMeta
 
 
 @dataclass(frozen=True)
@@ -37,48 +35,6 @@ class PoseEstimate:
     @property
     def stds(self) -> tuple[float, float, float]:
         return (self.yaw_std, self.pitch_std, self.roll_std)
-
-
-class Backend(Protocol):
-    """Runs a normalised NCHW float32 batch; returns (angles (N,3), stds (N,3)) in degrees."""
-
-    name: str
-
-    def run(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-class TorchBackend:
-    """PyTorch: CUDA in fp16 (channels_last) when available, else CPU fp32; inference_mode."""
-
-    name = "torch"
-
-    def __init__(self, model: PoseNet, meta: ModelMeta, device: str = "auto", half: bool | None = None):
-        self.device = pick_device(device)
-        self.half = (self.device.type == "cuda") if half is None else half
-        self.meta = meta
-        model = model.eval().to(self.device)
-        if self.device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
-        self.model = model.half() if self.half else model
-
-    @torch.inference_mode()
-    def run(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        x = batch.to(self.device, non_blocking=True)
-        if self.half:
-            x = x.half()
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        logits = self.model(x)
-        out = [decode(lg, self.meta.bins[a]) for lg, a in zip(logits, ANGLES, strict=False)]
-        angles = torch.stack([m for m, _ in out], dim=1).cpu().numpy()
-        stds = torch.stack([s for _, s in out], dim=1).cpu().numpy()
-        return angles, stds
 
 
 def check_zooms(zooms: Sequence[object], field: str) -> tuple[float, ...]:
@@ -107,25 +63,26 @@ class Estimator:
         self.meta = meta
 
     @classmethod
-    def from_model(cls, model: PoseNet, meta: ModelMeta, device: str = "auto") -> Estimator:
+    def from_model(cls, model, meta: ModelMeta, device: str = "auto") -> Estimator:
+        """A PyTorch network in memory (training, tests): the `torch` backend (PyTorch needed)."""
+        from posebridge.models.torch_backends import TorchBackend
+
         return cls(TorchBackend(model, meta, device), meta)
 
     @classmethod
-    def load(cls, model: str | os.PathLike | None = None, device: str = "auto", backend: str = "torch",
-             zooms: Sequence[float] | None = None):
-        """By name (`whenet`, `posebridge-small`), by path, or the default model when None. `zooms`
-        replaces the model's own test-time zoom views (e.g. [1.0]: one view, faster)."""
-        from posebridge.inference.model_store import resolve_model
-        from posebridge.models.checkpoint import load_checkpoint
+    def load(cls, model: str | os.PathLike | None = None, device: str = "auto",
+             backend: str = DEFAULT_BACKEND, zooms: Sequence[float] | None = None, threads: int = 1,
+             calib: str | None = None) -> Estimator:
+        """By name (`posebridge-small`, `whenet`), by path (.onnx or a checkpoint), or the default model
+        when None; `backend` from posebridge.inference.backends (ONNX Runtime by default), `threads`
+        intra-op threads (0 = the runtime's default). `zooms` replaces the model's own test-time zoom
+        views (e.g. [1.0]: one view, faster)."""
+        from posebridge.inference.model_store import find_model
 
-        net, meta = load_checkpoint(resolve_model(model))
+        runner, meta = create_backend(backend, find_model(model), device, threads, calib)
         if zooms:
             meta.extra["tta_zooms"] = list(check_zooms(zooms, "model.zooms"))
-        if backend == "torch":
-            return cls.from_model(net, meta, device)
-        from posebridge.inference.backends import create_backend
-
-        return cls(create_backend(backend, net, meta, device), meta)
+        return cls(runner, meta)
 
     def crop(self, image: np.ndarray, box: Box, detector: str = "", yaw: float | None = None) -> np.ndarray:
         """The model's ROI for a detector box (`detector` selects the fitted box map, if any; `yaw`, an
@@ -136,7 +93,7 @@ class Estimator:
     def zooms(self) -> tuple[float, ...]:
         """Test-time views: the ROI scaled by each factor about its centre, predictions averaged (the
         model's `tta_zooms`, chosen at export on the training crops' validation split; 1.0 = the ROI)."""
-        return tuple(float(z) for z in self.meta.extra.get("tta_zooms", (1.0,)))
+        return self.meta.zooms
 
     def views(self, image: np.ndarray, roi: Box) -> list[np.ndarray]:
         """The model-sized crops this estimator averages over for one face ROI (one per zoom)."""
@@ -161,8 +118,8 @@ class Estimator:
         if not crops:
             return []
         batch = to_batch(crops, self.meta)
-        flip = bool(self.meta.extra.get("flip_average"))
-        angles, stds = self.backend.run(torch.cat([batch, torch.flip(batch, dims=[3])]) if flip else batch)
+        flip = self.meta.flip_average
+        angles, stds = self.backend.run(np.concatenate([batch, batch[..., ::-1]]) if flip else batch)
         if flip:  # the mirrored half: yaw and roll negated
             sign = np.ones_like(angles)
             sign[len(crops):, [0, 2]] = -1.0
@@ -182,8 +139,8 @@ class Estimator:
                       timings: dict[str, float] | None = None) -> list[PoseEstimate]:
         """Faces given as (BGR frame, detector box, detector name), in one batch.
 
-        When the model's ROI for a detector depends on yaw (posebridge.inference.crops.face_roi), a face with a
-        yaw hint (e.g. the tracked face's previous estimate) is cropped with it in one pass; a face
+        When the model's ROI for a detector depends on yaw (posebridge.inference.crops.face_roi), a face
+        with a yaw hint (e.g. the tracked face's previous estimate) is cropped with it in one pass; a face
         without one is estimated twice: the first pass's yaw places the second pass's crop.
         `timings`, when given, receives the milliseconds spent cropping ("crop") and in the network
         ("infer")."""

@@ -1,14 +1,24 @@
-"""Model metadata carried inside every checkpoint: what the weights expect and how to decode them."""
+"""Model metadata carried inside every model file (ONNX metadata `posebridge_meta`, checkpoint `meta`):
+what the weights expect and how to decode them. `ModelMeta.from_dict` validates every field, so a
+crafted file gives one line naming the field (posebridge.validation), never a traceback or an
+absurd allocation."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from posebridge.inference.bins import BinSpec
+from posebridge import validation as v
+from posebridge.errors import ConfigError
+from posebridge.inference.bins import OFFSETS, BinSpec
 
 ANGLES = ("yaw", "pitch", "roll")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+PROTOCOLS = ("loose", "3ddfa")
+COLORS = ("rgb", "bgr")
+INPUT_SIZE_RANGE = (16, 512)  # pixels; larger inputs are not a head-pose crop (and would exhaust memory)
+BOX_MAP_KEYS = {"dx": (-1.0, 1.0), "dy": (-1.0, 1.0), "dx_yaw": (-1.0, 1.0), "scale": (0.25, 4.0)}
 
 
 @dataclass
@@ -28,13 +38,47 @@ class CropSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> CropSpec:
-        return cls(**d)
+    def from_dict(cls, d: Any, where: str = "meta.crop") -> CropSpec:
+        d = v.table(where, d)
+        unknown = set(d) - {"protocol", "margin", "box_map"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {v.show(sorted(unknown))}")
+        box_map = v.table(f"{where}.box_map", d.get("box_map", {}))
+        checked = {}
+        for key, value in box_map.items():
+            if key not in BOX_MAP_KEYS:
+                known = ", ".join(BOX_MAP_KEYS)
+                raise ConfigError(f"{where}.box_map: unknown key {v.show(key)} (known: {known})")
+            checked[key] = v.number(f"{where}.box_map.{key}", value, *BOX_MAP_KEYS[key])
+        return cls(
+            protocol=v.choice(f"{where}.protocol", d.get("protocol", "loose"), PROTOCOLS),
+            margin=v.number(f"{where}.margin", d.get("margin", 0.25), 0.0, 2.0),
+            box_map=checked,
+        )
+
+
+def _bins(where: str, d: Any) -> dict[str, BinSpec]:
+    d = v.table(where, d)
+    if set(d) != set(ANGLES):
+        raise ConfigError(f"{where}: expected keys {', '.join(ANGLES)}, got {v.show(sorted(map(str, d)))}")
+    out = {}
+    for angle in ANGLES:
+        b = v.table(f"{where}.{angle}", d[angle])
+        out[angle] = BinSpec(
+            num_bins=v.integer(f"{where}.{angle}.num_bins", b.get("num_bins"), 2, 1000),
+            width=v.number(f"{where}.{angle}.width", b.get("width"), 0.0, 90.0, lo_open=True),
+            low=v.number(f"{where}.{angle}.low", b.get("low"), -360.0, 360.0),
+            offset=v.choice(f"{where}.{angle}.offset", b.get("offset", "center"), OFFSETS),
+        )
+    return out
 
 
 @dataclass
 class ModelMeta:
-    """Everything needed to run a set of weights correctly, stored in the checkpoint."""
+    """Everything needed to run a set of weights correctly, stored with the weights.
+
+    `extra` holds optional run-time settings: `flip_average` (average with the mirrored crop),
+    `tta_zooms` (test-time zoom views), `filter` (calibrated filter defaults), plus provenance notes."""
 
     name: str
     backbone: str
@@ -55,10 +99,45 @@ class ModelMeta:
         d["mean"], d["std"] = list(self.mean), list(self.std)
         return d
 
+    @property
+    def flip_average(self) -> bool:
+        return bool(self.extra.get("flip_average", False))
+
+    @property
+    def zooms(self) -> tuple[float, ...]:
+        return tuple(float(z) for z in self.extra.get("tta_zooms", (1.0,)))
+
     @classmethod
-    def from_dict(cls, d: dict) -> ModelMeta:
-        d = dict(d)
-        d["bins"] = {k: BinSpec.from_dict(v) for k, v in d["bins"].items()}
-        d["crop"] = CropSpec.from_dict(d.get("crop", {}))
-        d["mean"], d["std"] = tuple(d["mean"]), tuple(d["std"])
-        return cls(**d)
+    def from_dict(cls, d: Any, where: str = "meta") -> ModelMeta:
+        """Validated: every field's type and range is checked (one ConfigError line naming it)."""
+        d = v.table(where, d)
+        known = {"name", "backbone", "bins", "input_size", "mean", "std", "color", "crop", "provenance",
+                 "extra"}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {v.show(sorted(map(str, unknown)))}")
+        extra = dict(v.table(f"{where}.extra", d.get("extra", {})))
+        if "flip_average" in extra:
+            v.boolean(f"{where}.extra.flip_average", extra["flip_average"])
+        if "tta_zooms" in extra:
+            zooms = extra["tta_zooms"]
+            if not isinstance(zooms, list) or not 1 <= len(zooms) <= 8:
+                raise ConfigError(f"{where}.extra.tta_zooms: expected a list of 1-8 zoom factors, "
+                                  f"got {v.show(zooms)}")
+            extra["tta_zooms"] = [v.number(f"{where}.extra.tta_zooms[{i}]", z, 0.5, 2.0)
+                                  for i, z in enumerate(zooms)]
+        if "filter" in extra:
+            v.table(f"{where}.extra.filter", extra["filter"])  # values: posebridge.filtering.config
+        provenance = v.table(f"{where}.provenance", d.get("provenance", {}))
+        return cls(
+            name=v.text(f"{where}.name", d.get("name"), 200),
+            backbone=v.text(f"{where}.backbone", d.get("backbone"), 200),
+            bins=_bins(f"{where}.bins", d.get("bins")),
+            input_size=v.integer(f"{where}.input_size", d.get("input_size", 224), *INPUT_SIZE_RANGE),
+            mean=v.numbers(f"{where}.mean", d.get("mean", IMAGENET_MEAN), 3, -10.0, 10.0),
+            std=v.numbers(f"{where}.std", d.get("std", IMAGENET_STD), 3, 0.0, 10.0, lo_open=True),
+            color=v.choice(f"{where}.color", d.get("color", "rgb"), COLORS),
+            crop=CropSpec.from_dict(d.get("crop", {}), f"{where}.crop"),
+            provenance={str(k): str(x) for k, x in provenance.items()},
+            extra=extra,
+        )

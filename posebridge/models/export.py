@@ -1,9 +1,10 @@
 """ONNX export of any posebridge model, with the bin decoding (angles and spread) inside the graph.
 
-The exported graph takes the same normalised NCHW float32 batch as `TorchBackend` (input name
+The exported graph takes the same normalised NCHW float32 batch as the PyTorch backend (input name
 `input`, dynamic batch) and returns `angles` (N, 3) and `stds` (N, 3) in degrees, yaw/pitch/roll.
 The model's `ModelMeta` travels in the ONNX metadata (`posebridge_meta`, JSON) so an `.onnx` file is
-self-describing. `verify_onnx` runs both on real face crops and reports the largest angle difference.
+self-describing and runs in ONNX Runtime alone (posebridge.inference.onnx_backend). `verify_onnx` runs
+both on real face crops and reports the largest angle difference.
 """
 
 from __future__ import annotations
@@ -13,29 +14,25 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Sequence
 from contextlib import redirect_stdout
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
-from posebridge.errors import ConfigError, InputFileError
-from posebridge.inference.crops import crop_square, to_batch
+from posebridge.errors import ConfigError
+from posebridge.imagefiles import evenly, list_images, load_crops
+from posebridge.inference.crops import to_batch
 from posebridge.inference.meta import ANGLES, ModelMeta
+from posebridge.inference.onnx_backend import INPUT_NAME, META_KEY, OUTPUT_NAMES
 from posebridge.models.bins import decode
 from posebridge.models.network import PoseNet
 
 log = logging.getLogger(__name__)
 
-INPUT_NAME = "input"
-OUTPUT_NAMES = ("angles", "stds")
-META_KEY = "posebridge_meta"
 OPSET = 18
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 class DecodedPoseNet(nn.Module):
@@ -91,52 +88,10 @@ def export_onnx(net: PoseNet, meta: ModelMeta, out: str | os.PathLike, opset: in
 
 
 def read_onnx_meta(path: str | os.PathLike) -> ModelMeta:
-    """The ModelMeta stored in a posebridge ONNX file."""
-    import onnx
+    """The (validated) ModelMeta stored in a posebridge ONNX file."""
+    from posebridge.inference.onnx_backend import OnnxBackend
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "ONNX model not found")
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # onnx raises DecodeError/ValueError/... for truncated files
-        raise InputFileError(path, f"not a readable ONNX model ({type(exc).__name__})") from None
-    props = {p.key: p.value for p in proto.metadata_props}
-    if META_KEY not in props:
-        raise InputFileError(path, f"ONNX model has no '{META_KEY}' metadata; export it with posebridge")
-    return ModelMeta.from_dict(json.loads(props[META_KEY]))
-
-
-def list_images(folder: str | os.PathLike, limit: int | None = None) -> list[Path]:
-    """Image files directly in `folder` (or its `images/` subfolder), sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputFileError(folder, "crop folder not found")
-    if (folder / "images").is_dir():
-        folder = folder / "images"
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise InputFileError(folder, "no images (.jpg/.png) in crop folder")
-    return paths[:limit] if limit else paths
-
-
-def evenly(paths: Sequence[Path], n: int) -> list[Path]:
-    """`n` paths spread evenly over the sorted list (deterministic, covers the whole folder)."""
-    if n >= len(paths):
-        return list(paths)
-    idx = np.linspace(0, len(paths) - 1, n).round().astype(int)
-    return [paths[i] for i in idx]
-
-
-def load_crops(paths: Sequence[Path], meta: ModelMeta) -> torch.Tensor:
-    """Face crops (already cut to a face ROI) resized to the model's input, normalised NCHW batch."""
-    crops = []
-    for p in paths:
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        if img is None:
-            raise InputFileError(p, "not a readable image")
-        crops.append(crop_square(img, (0, 0, img.shape[1], img.shape[0]), meta.input_size))
-    return to_batch(crops, meta)
+    return OnnxBackend(path, "cpu", 1).meta
 
 
 @dataclass
@@ -159,14 +114,14 @@ class VerifyReport:
 
 
 def verify_onnx(
-    onnx_model: str | os.PathLike | bytes, net: PoseNet, meta: ModelMeta, crops: torch.Tensor, chunk: int = 16
+    onnx_model: str | os.PathLike | bytes, net: PoseNet, meta: ModelMeta, crops: np.ndarray, chunk: int = 16
 ) -> VerifyReport:
     """Run PyTorch fp32 (CPU) and the ONNX model on the same normalised crops; compare angles."""
-    from posebridge.inference.backends import OnnxBackend
-    from posebridge.inference.estimator import TorchBackend
+    from posebridge.inference.onnx_backend import OnnxBackend
+    from posebridge.models.torch_backends import TorchBackend
 
     ref = TorchBackend(net, meta, device="cpu", half=False)
-    onnx_backend = OnnxBackend(onnx_model, meta, device="cpu")
+    onnx_backend = OnnxBackend(onnx_model, device="cpu", threads=0)
     diffs, std_diffs = [], []
     for i in range(0, len(crops), chunk):
         b = crops[i : i + chunk]
@@ -187,7 +142,7 @@ def _default_calib() -> Path | None:
 def _default_verify() -> Path | None:
     from posebridge.paths import shared_data
 
-    d = shared_data("aflw2000-dev-crops")
+    d = shared_data("aflw-yaw-crops")
     return d if d.is_dir() else None
 
 
@@ -216,7 +171,7 @@ def run_export(args) -> int:
     print(f"wrote {out} ({len(model_bytes) / 1e6:.1f} MB, {'int8 QDQ' if args.int8 else 'fp32'})")
     if verify_dir is not None:
         paths = evenly(list_images(verify_dir), args.verify_count)
-        report = verify_onnx(model_bytes, net, meta, load_crops(paths, meta))
+        report = verify_onnx(model_bytes, net, meta, to_batch(load_crops(paths, meta.input_size), meta))
         print(report.line() + f" [{verify_dir}]")
     else:
         print("no crop folder to verify on (pass --verify DIR)")

@@ -109,14 +109,15 @@ def quantize_onnx(
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from posebridge.models.export import evenly, list_images, load_crops
+    from posebridge.imagefiles import evenly, list_images, load_crops
+    from posebridge.inference.crops import to_batch
 
     calib = calibration_dir(calib)
     methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                "entropy": CalibrationMethod.Entropy}
     if method not in methods:
         raise ConfigError(f"calib method: unknown {method!r}; choose from {', '.join(methods)}")
-    crops = load_crops(evenly(list_images(calib), count), meta).numpy()
+    crops = to_batch(load_crops(evenly(list_images(calib), count), meta.input_size), meta)
     batches = [crops[i : i + batch] for i in range(0, len(crops), batch)]
     with tempfile.TemporaryDirectory(prefix="posebridge-q-") as tmp:
         raw, pre, out = Path(tmp, "fp32.onnx"), Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
@@ -145,3 +146,22 @@ def quantize_onnx(
         entry.key = "posebridge_quant"
         entry.value = f"int8 static QDQ, {len(crops)} crops from {calib.name}, {method}"
         return model.SerializeToString()
+
+
+def cached_int8(fp32_path: Path, meta: ModelMeta, calib: str | os.PathLike | None = None) -> Path:
+    """The int8 graph for an fp32 posebridge ONNX file, quantized on first use and cached beside the other
+    derived graphs (posebridge.paths.home()/onnx), keyed by the fp32 file's digest."""
+    from posebridge.downloads import sha256_file
+    from posebridge.paths import home
+
+    out = home() / "onnx" / f"{meta.name}-{sha256_file(fp32_path)[:20]}-int8.onnx"
+    if out.is_file():
+        return out
+    calib_dir = calibration_dir(calib)  # fail before the (slow) quantization when there is nothing to use
+    log.info("quantizing %s to int8, calibrating on %s (first use; cached at %s)", meta.name, calib_dir, out)
+    data = quantize_onnx(Path(fp32_path).read_bytes(), meta, calib_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, out)
+    return out

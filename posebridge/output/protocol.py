@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import msgpack
@@ -42,10 +42,8 @@ class PoseMessage:
 
     def to_map(self) -> dict[str, Any]:
         """The wire map with plain Python types (numpy scalars and tuples converted)."""
-        m = asdict(self)
-        for key, (kind, length, nullable) in _SCHEMA.items():
-            m[key] = _coerce(key, m[key], kind, length, nullable, strict=False)
-        return m
+        return {key: _coerce(key, getattr(self, key), kind, length, nullable, strict=False)
+                for key, (kind, length, nullable) in _SCHEMA.items()}
 
 
 # key -> (element kind, array length or 0 for a scalar, nil allowed)
@@ -98,9 +96,26 @@ def _coerce(key: str, value: Any, kind: str, length: int, nullable: bool, strict
     return [_scalar(f"{key}[{i}]", x, kind, strict) for i, x in enumerate(value)]
 
 
+_PACKER = msgpack.Packer(use_bin_type=True, use_single_float=False, autoreset=True)
+_FLOAT_KEYS = tuple(k for k, (kind, _, _) in _SCHEMA.items() if kind == "float")
+
+
+def payload(msg: PoseMessage) -> bytes:
+    """The msgpack map of a message (keys in table order, floats as float64). Refuses non-finite
+    numbers with a ProtocolError: readers reject them (docs/protocol.md), so they never go out."""
+    m = msg.to_map()
+    for key in _FLOAT_KEYS:
+        value = m[key]
+        if value is None:
+            continue
+        if not all(math.isfinite(x) for x in (value if isinstance(value, list) else (value,))):
+            raise ProtocolError(f"key {key!r}: non-finite value {value!r} is never published")
+    return _PACKER.pack(m)
+
+
 def encode(msg: PoseMessage) -> list[bytes]:
-    """Two ZeroMQ frames: `[b"pose", msgpack map]` (keys in table order, floats as float64)."""
-    return [TOPIC_POSE, msgpack.packb(msg.to_map(), use_bin_type=True, use_single_float=False)]
+    """Two ZeroMQ frames: `[b"pose", msgpack map]` (see `payload`)."""
+    return [TOPIC_POSE, payload(msg)]
 
 
 def decode(frames: list[bytes] | tuple[bytes, ...]) -> PoseMessage:

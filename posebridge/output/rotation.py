@@ -17,18 +17,22 @@ z, giving
     q   = AngleAxis(-pitch, right) * AngleAxis(yaw, up) * AngleAxis(roll, forward)   (Unity C#)
 
 `mirror=True` (selfie view) negates yaw and roll first. Quaternions are `[x, y, z, w]` with w >= 0.
-All functions accept scalars or equal-length arrays.
+The closed forms below are plain NumPy (no SciPy in the daemon); `tests/test_rotation.py` checks them
+against SciPy's Rotation and the shared vectors in tests/vectors/rotations.json. All functions accept
+scalars or equal-length arrays; `pose_quaternion` is the per-frame scalar fast path.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.spatial.transform import Rotation
 
 __all__ = [
     "canonical",
     "dataset_matrix",
+    "pose_quaternion",
     "quat_inverse",
     "quat_multiply",
     "recenter",
@@ -36,6 +40,8 @@ __all__ = [
     "unity_to_euler",
     "wrap_degrees",
 ]
+
+Quat = tuple[float, float, float, float]
 
 
 def wrap_degrees(angle: ArrayLike) -> np.ndarray | float:
@@ -56,33 +62,95 @@ def _angles(yaw: ArrayLike, pitch: ArrayLike, roll: ArrayLike) -> tuple[np.ndarr
     return arr.reshape(-1, 3), arr.ndim == 1
 
 
+def _xyz_quaternion(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Quaternion of Rx(a) @ Ry(b) @ Rz(c) (radians), i.e. qx * qy * qz, as (N, 4) [x, y, z, w]."""
+    sa, ca = np.sin(a / 2), np.cos(a / 2)
+    sb, cb = np.sin(b / 2), np.cos(b / 2)
+    sc, cc = np.sin(c / 2), np.cos(c / 2)
+    return np.stack([
+        sa * cb * cc + ca * sb * sc,
+        ca * sb * cc - sa * cb * sc,
+        ca * cb * sc + sa * sb * cc,
+        ca * cb * cc - sa * sb * sc,
+    ], -1)
+
+
+def _xyz_matrix(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Rx(a) @ Ry(b) @ Rz(c) (radians) as (N, 3, 3)."""
+    sa, ca, sb, cb, sc, cc = np.sin(a), np.cos(a), np.sin(b), np.cos(b), np.sin(c), np.cos(c)
+    return np.stack([
+        np.stack([cb * cc, -cb * sc, sb], -1),
+        np.stack([ca * sc + sa * sb * cc, ca * cc - sa * sb * sc, -sa * cb], -1),
+        np.stack([sa * sc - ca * sb * cc, sa * cc + ca * sb * sc, ca * cb], -1),
+    ], -2)
+
+
 def dataset_matrix(yaw: ArrayLike, pitch: ArrayLike, roll: ArrayLike) -> np.ndarray:
     """Rotation matrix (3x3, or Nx3x3) in the camera frame C: Rx(pitch) @ Ry(-yaw) @ Rz(roll)."""
     arr, single = _angles(yaw, pitch, roll)
-    rot = Rotation.from_euler("XYZ", np.stack([arr[:, 1], -arr[:, 0], arr[:, 2]], -1), degrees=True)
-    m = rot.as_matrix()
+    r = np.radians(arr)
+    m = _xyz_matrix(r[:, 1], -r[:, 0], r[:, 2])
     return m[0] if single else m
 
 
 def unity_quaternion(yaw: ArrayLike, pitch: ArrayLike, roll: ArrayLike, mirror: bool = False) -> np.ndarray:
     """Dataset angles (degrees) -> head-local rotation in Unity's frame as `[x, y, z, w]`, w >= 0.
 
-    Intrinsic order X, Y, Z: q = Rx(-pitch) * Ry(yaw) * Rz(roll) (scipy's "XYZ" Euler sequence).
+    Intrinsic order X, Y, Z: q = Rx(-pitch) * Ry(yaw) * Rz(roll).
     """
     arr, single = _angles(yaw, pitch, roll)
     sign = -1.0 if mirror else 1.0
-    euler = np.stack([-arr[:, 1], sign * arr[:, 0], sign * arr[:, 2]], -1)
-    q = canonical(Rotation.from_euler("XYZ", euler, degrees=True).as_quat())
+    r = np.radians(arr)
+    q = canonical(_xyz_quaternion(-r[:, 1], sign * r[:, 0], sign * r[:, 2]))
     return q[0] if single else q
+
+
+def pose_quaternion(yaw: float, pitch: float, roll: float, mirror: bool = False,
+                    neutral: Quat | None = None) -> Quat:
+    """The per-frame scalar path of `unity_quaternion` (and, with `neutral`, of `recenter`): floats in,
+    a canonical `(x, y, z, w)` tuple out."""
+    sign = -0.5 if mirror else 0.5
+    a, b, c = math.radians(-pitch) * 0.5, math.radians(yaw) * sign, math.radians(roll) * sign
+    sa, ca, sb, cb, sc, cc = math.sin(a), math.cos(a), math.sin(b), math.cos(b), math.sin(c), math.cos(c)
+    x = sa * cb * cc + ca * sb * sc
+    y = ca * sb * cc - sa * cb * sc
+    z = ca * cb * sc + sa * sb * cc
+    w = ca * cb * cc - sa * sb * sc
+    if neutral is not None:  # neutral^-1 * q
+        nx, ny, nz, nw = -neutral[0], -neutral[1], -neutral[2], neutral[3]
+        x, y, z, w = (nw * x + nx * w + ny * z - nz * y, nw * y - nx * z + ny * w + nz * x,
+                      nw * z + nx * y - ny * x + nz * w, nw * w - nx * x - ny * y - nz * z)
+    n = math.sqrt(x * x + y * y + z * z + w * w)
+    if w < 0.0:
+        n = -n
+    return (x / n, y / n, z / n, w / n)
+
+
+def _xyz_euler(q: np.ndarray) -> np.ndarray:
+    """(N, 4) unit quaternions -> (N, 3) angles (a, b, c) in degrees with R = Rx(a) Ry(b) Rz(c),
+    b in [-90, 90]. At gimbal lock (|b| = 90) c is set to 0 and a carries the whole rotation."""
+    x, y, z, w = (q[:, i] for i in range(4))
+    r00 = 1 - 2 * (y * y + z * z)
+    r01 = 2 * (x * y - z * w)
+    r02 = 2 * (x * z + y * w)
+    r12 = 2 * (y * z - x * w)
+    r22 = 1 - 2 * (x * x + y * y)
+    r10 = 2 * (x * y + z * w)
+    r11 = 1 - 2 * (x * x + z * z)
+    b = np.arcsin(np.clip(r02, -1.0, 1.0))
+    locked = np.abs(r02) > 1.0 - 1e-12
+    a = np.where(locked, np.arctan2(np.sign(r02) * r10, r11), np.arctan2(-r12, r22))
+    c = np.where(locked, 0.0, np.arctan2(-r01, r00))
+    return np.degrees(np.stack([a, b, c], -1))
 
 
 def unity_to_euler(q: ArrayLike, mirror: bool = False) -> np.ndarray:
     """Inverse of `unity_quaternion`: `[yaw, pitch, roll]` degrees, pitch in [-90, 90]."""
     q = np.asarray(q, dtype=np.float64)
     single = q.ndim == 1
-    e = Rotation.from_quat(q.reshape(-1, 4)).as_euler("XYZ", degrees=True)
-    # scipy keeps the middle (yaw) angle in [-90, 90]; the equivalent triple (X+180, 180-Y, Z+180)
-    # gives yaw its full range and keeps |pitch| <= 90 instead.
+    e = _xyz_euler(canonical(q.reshape(-1, 4)))
+    # The decomposition keeps the middle (yaw) angle in [-90, 90]; the equivalent triple
+    # (X+180, 180-Y, Z+180) gives yaw its full range and keeps |pitch| <= 90 instead.
     flip = np.abs(e[:, 0]) > 90.0
     e[flip] = wrap_degrees(np.stack([e[flip, 0] + 180.0, 180.0 - e[flip, 1], e[flip, 2] + 180.0], -1))
     sign = -1.0 if mirror else 1.0

@@ -4,8 +4,7 @@ complete record readable and at most a truncated tail, which the reader reports 
 
 Writer: `SessionWriter(path, header={...}, video=False)`, `write_frame(...)`, `write_event(...)`,
 `close()`. Reader: `SessionReader(path)` iterates records and reports `problem` (truncated/corrupt
-tail) and `complete` (an `end` record was seen). Replay helpers: `paced()` (original timing, or
-`speed`) and `refilter()` (run a filter with new parameters over the recorded raw estimates).
+tail) and `complete` (an `end` record was seen). Replaying is posebridge.commands.replay.
 """
 
 from __future__ import annotations
@@ -13,11 +12,12 @@ from __future__ import annotations
 import errno
 import io
 import logging
+import math
 import os
 import struct
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,24 @@ class SessionWriteError(PoseBridgeError):
 
 
 def _pack(record: dict) -> bytes:
-    payload = msgpack.packb(record, use_bin_type=True, use_single_float=False, default=_plain)
+    return _frame(msgpack.packb(record, use_bin_type=True, use_single_float=False, default=_plain))
+
+
+def _frame(payload: bytes) -> bytes:
+    """A record on disk: length, CRC, payload."""
     return RECORD_HEAD.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def _pack_map(record: dict, raw_arrays: dict[str, list[bytes]]) -> bytes:
+    """A msgpack map of `record`'s items followed by `raw_arrays`, whose values are arrays of elements
+    that are already msgpack-encoded (spliced in unchanged)."""
+    packer = msgpack.Packer(use_bin_type=True, use_single_float=False, default=_plain)
+    parts = [packer.pack_map_header(len(record) + len(raw_arrays))]
+    for key, value in record.items():
+        parts += [packer.pack(key), packer.pack(value)]
+    for key, items in raw_arrays.items():
+        parts += [packer.pack(key), packer.pack_array_header(len(items)), *items]
+    return b"".join(parts)
 
 
 def _plain(obj: Any) -> Any:
@@ -145,16 +161,21 @@ class SessionWriter:
     def write_frame(self, frame_index: int, t_capture: float, frame_size: Iterable[int],
                     faces: list[dict] | None = None, messages: list | None = None,
                     timings: dict[str, float] | None = None, image: np.ndarray | None = None,
-                    **extra: Any) -> None:
+                    payloads: list[bytes] | None = None, **extra: Any) -> None:
         """One processed frame: raw estimates per face (`face_id`, `box`, `raw`, `std`), the published
-        messages (PoseMessage or wire maps: filtered pose, q, tracked...), per-stage timings in ms, and
-        with `video=True` the frame as JPEG."""
+        messages, per-stage timings in ms, and with `video=True` the frame as JPEG.
+
+        The messages are given either as PoseMessages / wire maps (`messages`), or, from the daemon, as
+        the msgpack payloads already sent on the wire (`payloads`): those bytes are copied into the
+        record as they are (a msgpack map is a valid element of the record's `messages` array), so the
+        file holds exactly what subscribers received and nothing is encoded twice."""
         rec: dict[str, Any] = {
             "kind": "frame", "index": int(frame_index), "t_capture": float(t_capture),
             "frame": [int(v) for v in frame_size], "faces": list(faces or []),
-            "messages": [m.to_map() if hasattr(m, "to_map") else m for m in (messages or [])],
-            "timings": {k: float(v) for k, v in (timings or {}).items()},
         }
+        if payloads is None:
+            rec["messages"] = [m.to_map() if hasattr(m, "to_map") else m for m in (messages or [])]
+        rec["timings"] = {k: float(v) for k, v in (timings or {}).items()}
         if self.video and image is not None:
             import cv2
 
@@ -162,7 +183,11 @@ class SessionWriter:
             if ok:
                 rec["jpeg"] = buf.tobytes()
         rec.update(extra)
-        self.write_record(rec)
+        if payloads is None:
+            self.write_record(rec)
+        else:
+            self._write(_frame(_pack_map(rec, {"messages": payloads})))
+            self.records += 1
         self.frames += 1
 
     def write_event(self, name: str, t: float | None = None, **detail: Any) -> None:
@@ -190,101 +215,147 @@ class SessionWriter:
 
 
 class SessionReader:
-    """Reads a session file. Iterating yields records (dicts) after the header; a bad tail stops the
-    iteration and is described in `problem` (with `good_bytes`, the offset of the last good record end).
+    """Reads a session file from disk, record by record (the file is never loaded whole).
 
-    Raises InputFileError only when nothing is usable: missing file, not a session, newer major format,
-    or no readable header record.
+    Iterating yields records (dicts) after the header. A damaged record (bad length, CRC mismatch,
+    undecodable or not a map with a `kind`) is skipped: the reader resynchronises at the next intact
+    record, and counts the damaged regions (`damaged`) and their bytes (`skipped_bytes`); `problem`
+    describes the first. `frames()` also type-checks each frame record (`check_frame`) and skips, counts
+    (`invalid_frames`) and reports ill-typed ones. Raises InputFileError only when nothing is usable:
+    missing file, not a session, newer major format, or no readable header record.
     """
 
     path: Path
     header: dict  # the header record
-    problem: str | None  # why reading stopped early (truncated/corrupt tail), None when the file is whole
+    problem: str | None  # the first damaged part, described; None when the file is whole
     complete: bool  # an `end` record was seen (clean shutdown)
     records: int  # records read after the header
-    good_bytes: int  # offset where the intact part of the file ends
+    good_bytes: int  # offset where the last intact record read so far ends
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self.problem = None
-        self.complete = False
-        self.records = 0
+        self._reset()
         try:
-            self._data = self.path.read_bytes()
+            size = self.path.stat().st_size
+            with open(self.path, "rb") as fh:
+                pre = fh.read(PREAMBLE.size)
         except FileNotFoundError:
             raise InputFileError(self.path, "no such session file") from None
         except IsADirectoryError:
             raise InputFileError(self.path, "is a directory, not a session file") from None
         except OSError as exc:
             raise InputFileError(self.path, f"cannot read: {exc.strerror or exc}") from None
-        if len(self._data) < PREAMBLE.size or not self._data.startswith(MAGIC):
-            if len(self._data) < PREAMBLE.size and MAGIC.startswith(self._data[:8]) and self._data:
+        if len(pre) < PREAMBLE.size or not pre.startswith(MAGIC):
+            if len(pre) < PREAMBLE.size and pre and MAGIC.startswith(pre[:8]):
                 raise InputFileError(self.path, "truncated session file (incomplete preamble)")
             raise InputFileError(self.path, "not a posebridge session file (bad magic)")
-        _, major, minor, _ = PREAMBLE.unpack_from(self._data)
+        _, major, minor, _ = PREAMBLE.unpack_from(pre)
         if major > FORMAT_VERSION[0]:
             raise InputFileError(self.path, f"session format {major}.{minor} is newer than supported "
                                  f"{FORMAT_VERSION[0]}.x; upgrade posebridge")
         self.version = (major, minor)
-        self.good_bytes = PREAMBLE.size
-        first = next(self._scan(), None)
-        if first is None or first[1].get("kind") != "header":
-            why = self.problem or "first record is not a header"
+        self.size = size
+        with open(self.path, "rb") as fh:
+            first = self._read_at(fh, PREAMBLE.size)
+        if isinstance(first, str) or first[1].get("kind") != "header":
+            why = first if isinstance(first, str) else "first record is not a header"
             raise InputFileError(self.path, f"no readable session header ({why})")
         self.header = first[1]
         self._after_header = first[0]
+        self.good_bytes = first[0]
 
-    def _scan(self, offset: int = PREAMBLE.size) -> Iterator[tuple[int, dict]]:
-        """Yields (offset after the record, record); sets `problem` at the first bad record."""
-        data = self._data
-        end = len(data)
-        while offset < end:
-            if end - offset < RECORD_HEAD.size:
-                self._bad(offset, f"truncated record header ({end - offset} of {RECORD_HEAD.size} bytes)")
-                return
-            length, crc = RECORD_HEAD.unpack_from(data, offset)
-            body = offset + RECORD_HEAD.size
-            if length > MAX_RECORD_BYTES:
-                self._bad(offset, f"corrupt record length {length}")
-                return
-            if body + length > end:
-                self._bad(offset, f"truncated record ({end - body} of {length} bytes)")
-                return
-            payload = data[body:body + length]
-            if zlib.crc32(payload) != crc:
-                self._bad(offset, "CRC mismatch (corrupt record)")
-                return
-            try:
-                rec = msgpack.unpackb(payload, raw=False, strict_map_key=False)
-            except Exception as exc:  # msgpack raises several types on garbage
-                self._bad(offset, f"undecodable record ({type(exc).__name__})")
-                return
-            if not isinstance(rec, dict) or not isinstance(rec.get("kind"), str):
-                self._bad(offset, "record is not a map with a 'kind'")
-                return
-            offset = body + length
-            self.good_bytes = offset
-            yield offset, rec
-
-    def _bad(self, offset: int, why: str) -> None:
-        self.problem = (f"{why} at byte {offset} of {len(self._data)}; "
-                        f"the {self.records} records before it are intact")
-        log.warning("%s: %s", self.path, self.problem)
-
-    def __iter__(self) -> Iterator[dict]:
-        """Records after the header (frame, event, end...), in file order."""
+    def _reset(self) -> None:
         self.problem = None
         self.complete = False
         self.records = 0
-        for _, rec in self._scan(self._after_header):
-            self.records += 1
-            if rec["kind"] == "end":
-                self.complete = True
-            yield rec
+        self.damaged = 0
+        self.skipped_bytes = 0
+        self.invalid_frames = 0
+
+    def _read_at(self, fh, offset: int) -> tuple[int, dict] | str:
+        """(offset after the record, record) for an intact record at `offset`, else why it is not."""
+        fh.seek(offset)
+        head = fh.read(RECORD_HEAD.size)
+        if len(head) < RECORD_HEAD.size:
+            return f"truncated record header ({len(head)} of {RECORD_HEAD.size} bytes)"
+        length, crc = RECORD_HEAD.unpack(head)
+        if length > MAX_RECORD_BYTES:
+            return f"corrupt record length {length}"
+        if offset + RECORD_HEAD.size + length > self.size:
+            return f"truncated record ({self.size - offset - RECORD_HEAD.size} of {length} bytes)"
+        body = fh.read(length)
+        if zlib.crc32(body) != crc:
+            return "CRC mismatch (corrupt record)"
+        try:
+            rec = msgpack.unpackb(body, raw=False, strict_map_key=False)
+        except Exception as exc:  # msgpack raises several types on garbage
+            return f"undecodable record ({type(exc).__name__})"
+        if not isinstance(rec, dict) or not isinstance(rec.get("kind"), str):
+            return "record is not a map with a 'kind'"
+        return offset + RECORD_HEAD.size + length, rec
+
+    def _resync(self, fh, offset: int) -> int | None:
+        """The offset of the next intact record after a damaged one at `offset` (None: there is none).
+        Candidates are positions whose payload starts like a msgpack map; each is checked by CRC."""
+        pos = offset + 1
+        chunk = 1 << 20
+        while pos + RECORD_HEAD.size < self.size:
+            fh.seek(pos)
+            window = fh.read(chunk + RECORD_HEAD.size + 1)
+            for k in range(min(chunk, len(window) - RECORD_HEAD.size - 1)):
+                b = window[k + RECORD_HEAD.size]
+                if not (0x80 <= b <= 0x8F or b in (0xDE, 0xDF)):
+                    continue
+                if not isinstance(self._read_at(fh, pos + k), str):
+                    return pos + k
+            pos += chunk
+        return None
+
+    def __iter__(self) -> Iterator[dict]:
+        """Records after the header (frame, event, end...), in file order, skipping damaged parts."""
+        self._reset()
+        with open(self.path, "rb") as fh:
+            offset = self._after_header
+            while offset < self.size:
+                got = self._read_at(fh, offset)
+                if isinstance(got, str):
+                    nxt = self._resync(fh, offset)
+                    end = self.size if nxt is None else nxt
+                    self.damaged += 1
+                    self.skipped_bytes += end - offset
+                    if self.problem is None:
+                        self.problem = (f"{got} at byte {offset} of {self.size}; the {self.records} records "
+                                        f"before it are intact")
+                    log.warning("%s: %s at byte %d; skipped %d bytes to %s", self.path, got, offset,
+                                end - offset, "the next intact record" if nxt is not None else "the end")
+                    if nxt is None:
+                        return
+                    offset = nxt
+                    continue
+                offset, rec = got
+                self.good_bytes = offset
+                self.records += 1
+                if rec["kind"] == "end":
+                    self.complete = True
+                yield rec
+
+    @property
+    def skipped(self) -> int:
+        """Damaged regions plus ill-typed frame records skipped so far."""
+        return self.damaged + self.invalid_frames
 
     def frames(self) -> Iterator[dict]:
-        """Only the frame records."""
-        return (r for r in self if r["kind"] == "frame")
+        """Only the frame records, each type-checked (`check_frame`); ill-typed ones are skipped."""
+        for rec in self:
+            if rec["kind"] != "frame":
+                continue
+            why = check_frame(rec)
+            if why:
+                self.invalid_frames += 1
+                if self.invalid_frames <= 3:
+                    log.warning("%s: skipping an ill-typed frame record: %s", self.path, why)
+                continue
+            yield rec
 
     def summary(self) -> dict:
         """Counts and time span (reads the whole file)."""
@@ -292,11 +363,48 @@ class SessionReader:
         t = []
         for rec in self:
             kinds[rec["kind"]] = kinds.get(rec["kind"], 0) + 1
-            if rec["kind"] == "frame":
+            if rec["kind"] == "frame" and not check_frame(rec):
                 t.append(rec["t_capture"])
         return {"path": str(self.path), "version": ".".join(map(str, self.version)), "records": kinds,
                 "duration_s": (t[-1] - t[0]) if t else 0.0, "complete": self.complete,
-                "problem": self.problem, "video": self.header.get("video", "none")}
+                "problem": self.problem, "damaged": self.damaged, "video": self.header.get("video", "none")}
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _numbers(x: Any, n: int) -> bool:
+    return isinstance(x, list) and len(x) == n and all(_finite(v) for v in x)
+
+
+def check_frame(rec: dict) -> str:
+    """Why a frame record is ill-typed ("" when it is fine): the fields replay and the session source
+    use must have their documented types (docs/session-format.md)."""
+    if not isinstance(rec.get("index"), int) or isinstance(rec.get("index"), bool):
+        return "'index' is not an integer"
+    if not _finite(rec.get("t_capture")):
+        return "'t_capture' is not a finite number"
+    if "frame" in rec and not (isinstance(rec["frame"], list) and len(rec["frame"]) == 2
+                               and all(isinstance(v, int) and 0 <= v <= 1 << 16 for v in rec["frame"])):
+        return "'frame' is not [width, height]"
+    faces = rec.get("faces", [])
+    if not isinstance(faces, list):
+        return "'faces' is not a list"
+    for f in faces:
+        if not isinstance(f, dict) or not _numbers(f.get("raw"), 3):
+            return "a face has no 'raw' [yaw, pitch, roll] of finite numbers"
+        if not isinstance(f.get("face_id", -1), int):
+            return "a face's 'face_id' is not an integer"
+        if "std" in f and f["std"] is not None and not _numbers(f["std"], 3):
+            return "a face's 'std' is not 3 finite numbers"
+        if "box" in f and f["box"] is not None and not _numbers(f["box"], 4):
+            return "a face's 'box' is not 4 finite numbers"
+    if not isinstance(rec.get("messages", []), list):
+        return "'messages' is not a list"
+    if "jpeg" in rec and not isinstance(rec["jpeg"], bytes):
+        return "'jpeg' is not bytes"
+    return ""
 
 
 def read_session(path: str | os.PathLike) -> SessionReader:
@@ -311,55 +419,3 @@ def decode_jpeg(record: dict) -> np.ndarray | None:
     import cv2
 
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-
-
-def paced(frames: Iterable[dict], speed: float = 1.0, clock: Callable[[], float] = time.time,
-          sleep: Callable[[float], None] = time.sleep) -> Iterator[tuple[dict, float]]:
-    """Frame records at their original pace (`speed` x faster; 0 = as fast as possible), with the
-    capture time shifted to now: yields (record, t_capture_now)."""
-    t0_rec = t0_wall = None
-    for rec in frames:
-        if t0_rec is None:
-            t0_rec, t0_wall = rec["t_capture"], clock()
-        offset = rec["t_capture"] - t0_rec
-        if speed and speed > 0:
-            due = t0_wall + offset / speed
-            delay = due - clock()
-            if delay > 0:
-                sleep(delay)
-            yield rec, due
-        else:
-            yield rec, t0_wall + offset
-
-
-def refilter(frames: Iterable[dict], config=None, all_faces: bool = False) -> Iterator[tuple[dict, list]]:
-    """Run fresh filters (posebridge.filtering.kalman) over the recorded raw estimates with capture times.
-
-    Primary mode: one stream fed the first face of each frame (None when no face). `all_faces`: one
-    stream per face_id. Yields (record, [(face_id, FilterOutput), ...])."""
-    from posebridge.filtering.kalman import create_filter
-
-    streams: dict[int, Any] = {}
-    for rec in frames:
-        t = rec["t_capture"]
-        faces = rec.get("faces") or []
-        outs = []
-        if not all_faces:
-            f = streams.setdefault(-1, create_filter(config))
-            face = faces[0] if faces else None
-            out = f.update(t, face["raw"], face.get("std")) if face and face.get("raw") is not None \
-                else f.update(t, None, None)
-            outs.append((int(face["face_id"]) if face else -1, out))
-        else:
-            seen = set()
-            for face in faces:
-                fid = int(face.get("face_id", -1))
-                seen.add(fid)
-                f = streams.setdefault(fid, create_filter(config))
-                outs.append((fid, f.update(t, face.get("raw"), face.get("std"))))
-            for fid in [k for k in streams if k not in seen]:
-                out = streams[fid].update(t, None, None)
-                outs.append((fid, out))
-                if out.lost:
-                    del streams[fid]
-        yield rec, outs

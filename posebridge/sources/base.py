@@ -8,8 +8,6 @@ from typing import Protocol
 
 import numpy as np
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-
 
 @dataclass
 class Frame:

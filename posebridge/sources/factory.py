@@ -8,7 +8,8 @@ import inspect
 from pathlib import Path
 
 from posebridge.errors import ConfigError, InputFileError
-from posebridge.sources.base import IMAGE_SUFFIXES, FrameSource
+from posebridge.imagefiles import IMAGE_SUFFIXES
+from posebridge.sources.base import FrameSource
 
 STREAM_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 DEFAULT_SESSION_SUFFIXES = (".pbsession", ".pbs", ".session")

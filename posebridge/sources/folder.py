@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from posebridge.errors import InputFileError
-from posebridge.sources.base import IMAGE_SUFFIXES, Frame, SourceBase
+from posebridge.imagefiles import list_images, read_image
+from posebridge.sources.base import Frame, SourceBase
 from posebridge.sources.pacing import Pacer
 
 log = logging.getLogger(__name__)
-
-
-def natural_key(path: Path) -> list:
-    """`img2.png` sorts before `img10.png`."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
-
-
-def list_images(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
-                  key=natural_key)
-
-
-def read_image(path: Path) -> np.ndarray | None:
-    """BGR uint8 image, or None if the file cannot be decoded (grey images are expanded to BGR)."""
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError:
-        return None
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    return img
 
 
 class ImageFolderSource(SourceBase):
@@ -55,13 +32,7 @@ class ImageFolderSource(SourceBase):
         self.path = Path(path)
         self.name = str(path)
         if files is None:
-            if not self.path.exists():
-                raise InputFileError(path, "image folder not found")
-            if not self.path.is_dir():
-                raise InputFileError(path, "not a folder")
-            files = list_images(self.path)
-            if not files:
-                raise InputFileError(path, f"no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
+            files = list_images(self.path, what="image folder")
         self.files = [Path(f) for f in files]
         if fps <= 0:
             raise InputFileError(path, f"fps must be positive, got {fps}")

@@ -1,21 +1,27 @@
-"""Real-time pacing for file sources: frame i is due at t0 + i / fps (wall clock)."""
+"""Real-time pacing, the one pacer for every file-like input: frame i of a file is due at
+t0 + i / fps; a recorded session's record is due at t0 + (its capture time - the first's) / speed.
+
+The clock starts at the first frame handed out (not at open), so slow start-up work such as loading a
+model does not turn into dropped frames. With `drop_late`, a reader that falls behind skips to the
+frame that is due now, as a camera would. Waiting is interruptible: with a `stop` event set, `wait`
+returns at once (Ctrl-C / SIGTERM end a replay promptly even inside a long recorded gap)."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 
 class Pacer:
-    """Schedules frames of a file at its frame rate, or lets them through as fast as possible.
+    """Schedules frames at their rate (or as fast as possible when `realtime` is False)."""
 
-    The clock starts at the first frame handed out (not at open), so slow start-up work such as
-    loading a model does not turn into dropped frames. With `drop_late`, a reader that falls behind
-    skips to the frame that is due now, as a camera would."""
-
-    def __init__(self, fps: float, realtime: bool = True, drop_late: bool = True) -> None:
+    def __init__(self, fps: float = 30.0, realtime: bool = True, drop_late: bool = True,
+                 speed: float = 1.0, stop: threading.Event | None = None) -> None:
         self.fps = float(fps)
         self.realtime = realtime
         self.drop_late = drop_late
+        self.speed = speed if speed > 0 else 1.0
+        self.stop = stop
         self.t0: float | None = None
 
     def due(self, index: int) -> float:
@@ -31,12 +37,21 @@ class Pacer:
 
     def wait(self, index: int) -> float:
         """Sleep until frame `index` is due; returns its capture timestamp."""
+        return self.wait_offset(index / self.fps)
+
+    def wait_offset(self, offset_s: float) -> float:
+        """Sleep until `offset_s` seconds of recorded time (divided by `speed`) after the first frame;
+        returns that due time (now, when not real-time)."""
         if not self.realtime:
             return time.time()
+        offset = offset_s / self.speed
         if self.t0 is None:
-            self.t0 = time.time() - index / self.fps
-        due = self.due(index)
+            self.t0 = time.time() - offset
+        due = self.t0 + offset
         delay = due - time.time()
         if delay > 0:
-            time.sleep(delay)
+            if self.stop is not None:
+                self.stop.wait(delay)
+            else:
+                time.sleep(delay)
         return due

@@ -4,12 +4,12 @@ video hold only poses: publish those with `posebridge replay FILE` instead."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from posebridge.errors import InputFileError
 from posebridge.output.session_file import MAGIC, SUFFIX, SessionReader, decode_jpeg
 from posebridge.sources.base import Frame, SourceBase
+from posebridge.sources.pacing import Pacer
 
 SESSION_SUFFIXES = (SUFFIX, ".pbs", ".session")
 
@@ -42,7 +42,7 @@ class SessionSource(SourceBase):
         self.speed = float(speed) if speed and speed > 0 else 1.0
         self._frames = self.reader.frames()
         self._t0_rec: float | None = None
-        self._t0_wall: float | None = None
+        self._pacer = Pacer(realtime=realtime, drop_late=False, speed=self.speed)
         self._read = 0
         self._skipped = 0
         self._closed = False
@@ -57,14 +57,8 @@ class SessionSource(SourceBase):
                 self._skipped += 1
                 continue
             if self._t0_rec is None:
-                self._t0_rec, self._t0_wall = rec["t_capture"], time.time()
-            if self.realtime:
-                t = self._t0_wall + (rec["t_capture"] - self._t0_rec) / self.speed
-                delay = t - time.time()
-                if delay > 0:
-                    time.sleep(delay)
-            else:
-                t = time.time()
+                self._t0_rec = rec["t_capture"]
+            t = self._pacer.wait_offset(rec["t_capture"] - self._t0_rec)
             self._read += 1
             meta = {"record": {k: v for k, v in rec.items() if k != "jpeg"}, "t_recorded": rec["t_capture"]}
             return Frame(image, int(rec["index"]), t, self.name, meta)

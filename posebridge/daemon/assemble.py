@@ -1,0 +1,67 @@
+"""Building the daemon from a `ServeConfig`: open the source, load the model, create the detector and
+tracker, bind the publisher, open the session file and the control socket, in that order, closing what
+was opened when a later part fails. Nothing here runs per frame."""
+
+from __future__ import annotations
+
+import inspect
+
+from posebridge.config import ServeConfig
+from posebridge.daemon.loop import Pipeline
+from posebridge.errors import ConfigError
+
+TRACKER_OWN = ("detector", "timer", "redetect_every", "detect_in_thread")
+
+
+def build_pipeline(cfg: ServeConfig) -> Pipeline:
+    """Open everything the config names (see the module docstring)."""
+    from posebridge.faces import create_detector
+    from posebridge.faces.tracker import FaceTracker
+    from posebridge.inference.estimator import Estimator
+    from posebridge.output.transport import Publisher
+    from posebridge.sources import open_source
+
+    opened: list = []
+    try:
+        # The source first: "no camera" is reported at once, before the model loads.
+        source = open_source(cfg.source.spec, realtime=cfg.source.realtime)
+        opened.append(source)
+        estimator = Estimator.load(cfg.model.name or None, device=cfg.model.device, backend=cfg.model.backend,
+                                   zooms=cfg.model.zooms or None, threads=cfg.model.threads)
+        detector = create_detector(cfg.faces.detector, **cfg.faces.options)
+        tracker = make_tracker(FaceTracker, detector, cfg)
+        opened.append(tracker)
+        publisher = Publisher(cfg.publish.address, hwm=cfg.publish.hwm)
+        opened.append(publisher)
+        recorder = None
+        if cfg.record.path:
+            recorder = open_recorder(cfg, estimator.meta)
+            opened.append(recorder)
+        pipe = Pipeline(cfg, source, tracker, estimator, publisher, recorder,
+                        model_name=cfg.model.name or estimator.meta.name)
+        if cfg.control.enabled:
+            pipe.start_control(cfg.control.address)
+        return pipe
+    except BaseException:
+        for part in reversed(opened):
+            part.close()
+        raise
+
+
+def make_tracker(tracker_cls, detector, cfg: ServeConfig):
+    """The face tracker with `faces.redetect_every`, `faces.detect_in_thread` and the `[faces.tracker]`
+    options (checked by name)."""
+    params = inspect.signature(tracker_cls).parameters
+    for key in cfg.faces.tracker:
+        if key not in params or key in TRACKER_OWN:
+            allowed = ", ".join(k for k in params if k not in TRACKER_OWN)
+            raise ConfigError(f"faces.tracker.{key}: unknown option (valid: {allowed})")
+    return tracker_cls(detector, redetect_every=cfg.faces.redetect_every,
+                       detect_in_thread=cfg.faces.detect_in_thread, **cfg.faces.tracker)
+
+
+def open_recorder(cfg: ServeConfig, meta):
+    from posebridge.output.session_file import SessionWriter
+
+    header = {"config": cfg.to_dict(), "model": meta.to_dict(), "source": cfg.source.spec}
+    return SessionWriter(cfg.record.path, header=header, video=cfg.record.video)

@@ -1,0 +1,83 @@
+"""The interfaces of the parts the per-frame loop calls, in data-flow order (after opentrack's
+`api/plugin-api.hpp`): a frame source, a face tracker, a pose estimator, a publisher and an optional
+recorder. The built-in parts implement them (posebridge.sources, posebridge.faces.tracker,
+posebridge.inference.estimator, posebridge.output.transport, posebridge.output.session_file); tests
+pass fakes that do the same to provoke faults."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from posebridge.faces.base import FaceBox
+from posebridge.inference.estimator import PoseEstimate
+from posebridge.inference.meta import ModelMeta
+from posebridge.sources.base import Frame
+
+Box = tuple[float, float, float, float]
+
+
+class Source(Protocol):
+    """Frames with capture times. `read` returns None at the end (then `ended` is True) or, for a live
+    source, when no frame came within `timeout` seconds (`ended` stays False)."""
+
+    name: str
+    ended: bool
+
+    def read(self, timeout: float | None = None) -> Frame | None: ...
+
+    def stats(self) -> dict: ...
+
+    def close(self) -> None: ...
+
+
+class Tracker(Protocol):
+    """Faces in each frame with stable ids, primary first; never blocks on its detector."""
+
+    last_action: str  # "detect" when a detector ran inline on this frame, else "track"
+    last_detect_ms: float | None  # a detector run finished since the last update (ms), else None
+
+    def update(self, image: np.ndarray, uncertainty_jump: bool = False) -> list[FaceBox]: ...
+
+    def stats(self) -> dict: ...
+
+    def close(self) -> None: ...
+
+
+class Estimator(Protocol):
+    """Head poses for faces given as (frame, box, detector name); `timings` gets "crop" and "infer" ms."""
+
+    meta: ModelMeta
+
+    def predict_faces(self, faces: Sequence[tuple[np.ndarray, Box, str]],
+                      yaw_hints: Sequence[float | None] | None = None,
+                      timings: dict[str, float] | None = None) -> list[PoseEstimate]: ...
+
+
+class Publisher(Protocol):
+    """Sends one encoded message (a list of frames: topic, payload); never blocks; False when dropped."""
+
+    address: str
+
+    def send(self, frames: Sequence[bytes]) -> bool: ...
+
+    def wait_for_subscriber(self, timeout_s: float, stop=None) -> bool: ...
+
+    def stats(self) -> dict: ...
+
+    def close(self) -> None: ...
+
+
+class Recorder(Protocol):
+    """Writes one record per frame (docs/session-format.md)."""
+
+    frames: int
+
+    def write_frame(self, frame_index: int, t_capture: float, frame_size, faces=None, messages=None,
+                    timings=None, image=None, payloads=None) -> None: ...
+
+    def write_event(self, name: str, t: float | None = None, **detail) -> None: ...
+
+    def close(self, reason: str = "closed") -> None: ...

@@ -1,0 +1,100 @@
+"""The one validation layer for values that reach the daemon from outside: control `set` requests,
+TOML and `--set` / `--filter.NAME` overrides, checkpoint and ONNX model metadata, session records.
+
+Every check names the field, shows the offending value (shortened: a 10 MB string is echoed as its
+first few dozen characters) and the allowed range, as one `ConfigError` line. Numbers must be finite
+and within documented bounds; booleans must be booleans (not 0/1), integers not floats.
+"""
+
+from __future__ import annotations
+
+import math
+import reprlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from posebridge.errors import ConfigError
+
+_repr = reprlib.Repr()
+_repr.maxstring = 40
+_repr.maxother = 40
+_repr.maxlist = _repr.maxtuple = _repr.maxdict = 6
+
+
+def show(value: Any) -> str:
+    """A short, single-line repr of any value for an error message."""
+    return _repr.repr(value).replace("\n", " ")
+
+
+def _range_text(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
+    left = "(" if lo_open else "["
+    right = ")" if hi_open else "]"
+    return f"{left}{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}{right}"
+
+
+def number(field: str, value: Any, lo: float | None = None, hi: float | None = None, *,
+           lo_open: bool = False, hi_open: bool = False) -> float:
+    """A finite real number within [lo, hi] (open ends with lo_open / hi_open); returns a float."""
+    allowed = _range_text(lo, hi, lo_open, hi_open)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{field}: expected a number in {allowed}, got {show(value)}")
+    try:
+        x = float(value)
+    except OverflowError:  # an int too large for a float
+        raise ConfigError(f"{field}: {show(value)} is outside {allowed}") from None
+    if not math.isfinite(x):
+        raise ConfigError(f"{field}: {show(value)} is not finite (allowed: {allowed})")
+    below = lo is not None and (x < lo or (lo_open and x == lo))
+    above = hi is not None and (x > hi or (hi_open and x == hi))
+    if below or above:
+        raise ConfigError(f"{field}: {show(value)} is outside {allowed}")
+    return x
+
+
+def integer(field: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:
+    """An int (not a bool, not a float) within [lo, hi]."""
+    allowed = _range_text(lo, hi, False, False)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{field}: expected an integer in {allowed}, got {show(value)}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"{field}: {show(value)} is outside {allowed}")
+    return int(value)
+
+
+def boolean(field: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{field}: expected true or false, got {show(value)}")
+    return value
+
+
+def text(field: str, value: Any, max_len: int = 4096) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{field}: expected a string, got {show(value)}")
+    if len(value) > max_len:
+        raise ConfigError(f"{field}: string of {len(value)} characters is longer than {max_len}")
+    return value
+
+
+def choice(field: str, value: Any, options: Iterable[str]) -> str:
+    options = tuple(options)
+    if not isinstance(value, str) or value not in options:
+        raise ConfigError(f"{field}: {show(value)} is not one of {', '.join(options)}")
+    return value
+
+
+def numbers(field: str, value: Any, length: int, lo: float | None = None, hi: float | None = None, *,
+            lo_open: bool = False) -> tuple[float, ...]:
+    """A list of exactly `length` finite numbers, each within [lo, hi]."""
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Sequence):
+        raise ConfigError(f"{field}: expected a list of {length} numbers, got {show(value)}")
+    if len(value) != length:
+        raise ConfigError(f"{field}: expected {length} numbers, got {len(value)}: {show(value)}")
+    return tuple(number(f"{field}[{i}]", v, lo, hi, lo_open=lo_open) for i, v in enumerate(value))
+
+
+def table(field: str, value: Any, max_keys: int = 256) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{field}: expected a table/map, got {show(value)}")
+    if len(value) > max_keys:
+        raise ConfigError(f"{field}: {len(value)} keys is more than {max_keys}")
+    return value
