@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from posebridge.config import ServeConfig
 from posebridge.daemon.signals import install_signal_handlers
-from posebridge.daemon.stages import Estimator, Publisher, Recorder, Source, Tracker
+from posebridge.daemon.stages import Estimator, Publisher, Recorder, Sink, Source, Tracker
 from posebridge.filtering.config import config_for_model
 from posebridge.filtering.streams import Measurement, StreamSet, StreamUpdate, build_message
 from posebridge.output.protocol import TOPIC_POSE, PoseMessage, payload
@@ -49,7 +49,8 @@ class Pipeline:
     inject parts (tests)."""
 
     def __init__(self, cfg: ServeConfig, source: Source, tracker: Tracker, estimator: Estimator,
-                 publisher: Publisher, recorder: Recorder | None = None, model_name: str = "") -> None:
+                 publisher: Publisher, recorder: Recorder | None = None, model_name: str = "",
+                 sinks: list[Sink] | None = None) -> None:
         meta = getattr(estimator, "meta", None)
         self.cfg = cfg
         self.source = source
@@ -57,6 +58,7 @@ class Pipeline:
         self.estimator = estimator
         self.publisher = publisher
         self.recorder = recorder
+        self.sinks = list(sinks or [])  # extra outputs (VMC, opentrack), after the ZeroMQ stream
         self.model_name = model_name or (meta.name if meta is not None else "")
         self.filter_config = config_for_model(meta, cfg.filter)
         self.streams = StreamSet(self.filter_config, all_faces=cfg.faces.all_faces)
@@ -161,6 +163,11 @@ class Pipeline:
             msg = build_message(update, self.seq, t_capture, time.time(), self._frame_size, mirror)
             data = payload(msg)  # raises on a non-finite number; the filter never produces one
             self.publisher.send((TOPIC_POSE, data))
+            for sink in self.sinks:
+                try:
+                    sink.send(msg)
+                except Exception as exc:  # a sink must not raise; if one does, the stream goes on
+                    self._frame_failed(exc)
             self._payloads.append(data)
             self.seq += 1
             out.append(msg)
@@ -265,7 +272,7 @@ class Pipeline:
         if self._closed:
             return
         self._closed = True
-        for part in (self.control, self.tracker, self.publisher, self.recorder, self.source):
+        for part in (self.control, self.tracker, self.publisher, *self.sinks, self.recorder, self.source):
             if part is None:
                 continue
             try:

@@ -14,6 +14,7 @@ import numpy as np
 from posebridge.faces.base import FaceBox
 from posebridge.inference.estimator import PoseEstimate
 from posebridge.inference.meta import ModelMeta
+from posebridge.output.protocol import PoseMessage
 from posebridge.sources.base import Frame
 
 Box = tuple[float, float, float, float]
@@ -64,6 +65,19 @@ class Publisher(Protocol):
     def send(self, frames: Sequence[bytes]) -> bool: ...
 
     def wait_for_subscriber(self, timeout_s: float, stop=None) -> bool: ...
+
+    def stats(self) -> dict: ...
+
+    def close(self) -> None: ...
+
+
+class Sink(Protocol):
+    """An extra output beside the ZeroMQ stream (VMC over OSC, opentrack UDP, ...): gets every published
+    message. Never blocks a frame and never raises: a sender that cannot send logs once and counts."""
+
+    name: str
+
+    def send(self, msg: PoseMessage) -> None: ...
 
     def stats(self) -> dict: ...
 
