@@ -12,9 +12,10 @@ from pathlib import Path
 
 import torch
 
-from posebridge.errors import InputFileError
+from posebridge.errors import ConfigError, InputFileError
 from posebridge.inference.meta import ModelMeta
 from posebridge.models.network import PoseNet, build_model
+from posebridge.validation import show
 
 FORMAT = "posebridge-checkpoint"
 VERSION = 1
@@ -51,8 +52,13 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     payload = load_weights_only(path, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputFileError(path, f"not a posebridge checkpoint (no '{FORMAT}' header); import it first")
-    if payload.get("version", 0) > VERSION:
-        raise InputFileError(path, f"checkpoint version {payload['version']} is newer than this posebridge")
+    version = payload.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise InputFileError(path, f"checkpoint version {show(version)} is not a version number")
+    if version > VERSION:
+        raise InputFileError(path, f"checkpoint version {version} is newer than this posebridge")
+    if not isinstance(payload.get("meta"), dict) or not isinstance(payload.get("state_dict"), dict):
+        raise InputFileError(path, "checkpoint has no 'meta' map or no 'state_dict'")
     return payload
 
 
@@ -61,6 +67,9 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[PoseNet, ModelMeta]:
     payload = read_checkpoint(path)
     try:
         meta = ModelMeta.from_dict(payload["meta"])
+    except ConfigError as exc:
+        raise InputFileError(path, f"bad model metadata: {exc}") from None
+    try:
         model = build_model(meta.backbone, meta.bins)
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

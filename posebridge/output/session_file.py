@@ -78,11 +78,13 @@ class SessionWriter:
     `video=True` stores each frame's image (passed as `image=` to `write_frame`) as JPEG bytes in the
     frame record. `fsync=True` also fsyncs each record (survives power loss, not just kill -9).
     On a write error (ENOSPC...) the partial record is cut off again where possible, the writer stops,
-    and SessionWriteError says how many records are safe; later writes raise the same error.
+    and SessionWriteError says how many records are safe; later writes raise the same error. An
+    existing file is refused unless `overwrite`; when even the header cannot be written the file is
+    removed again (no empty file pretends to be a recording).
     """
 
     def __init__(self, path: str | os.PathLike, header: dict | None = None, video: bool = False,
-                 jpeg_quality: int = 85, fsync: bool = False, overwrite: bool = True) -> None:
+                 jpeg_quality: int = 85, fsync: bool = False, overwrite: bool = False) -> None:
         self.path = Path(path)
         self.video = video
         self.jpeg_quality = int(jpeg_quality)
@@ -96,11 +98,11 @@ class SessionWriter:
         try:
             self._fh: io.RawIOBase = open(self.path, mode, buffering=0)  # noqa: SIM115 (closed in close())
         except FileExistsError:
-            raise SessionWriteError(f"{self.path}: already exists") from None
+            raise SessionWriteError(f"{self.path}: already exists; choose another name or pass --overwrite "
+                                    "(record.overwrite = true) to replace it") from None
         except OSError as exc:
             why = exc.strerror or str(exc)
             raise SessionWriteError(f"{self.path}: cannot create session file: {why}") from None
-        self._write(PREAMBLE.pack(MAGIC, *FORMAT_VERSION, 0))
         head = {"kind": "header", "format": "posebridge-session", "version": list(FORMAT_VERSION),
                 "created": time.time(), "video": "jpeg" if video else "none"}
         head.update(header or {})
@@ -110,7 +112,13 @@ class SessionWriter:
             head.setdefault("posebridge", getattr(posebridge, "__version__", ""))
         except ImportError:  # pragma: no cover
             pass
-        self.write_record(head)
+        try:
+            self._write(PREAMBLE.pack(MAGIC, *FORMAT_VERSION, 0) + _pack(head))
+            self.records += 1
+        except SessionWriteError:
+            self.path.unlink(missing_ok=True)
+            raise SessionWriteError(f"{self.path}: cannot write the session header ({self.fail_reason}); "
+                                    "nothing was recorded") from None
 
     # -- low level -------------------------------------------------------------------------------------
 
@@ -147,6 +155,7 @@ class SessionWriter:
             pass
         self._closed = True
         what = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        self.fail_reason = what
         self.error = SessionWriteError(
             f"{self.path}: cannot write session: {what}; the first {self.records} records "
             f"({self.frames} frames) are saved and readable")
@@ -344,18 +353,22 @@ class SessionReader:
         """Damaged regions plus ill-typed frame records skipped so far."""
         return self.damaged + self.invalid_frames
 
-    def frames(self) -> Iterator[dict]:
-        """Only the frame records, each type-checked (`check_frame`); ill-typed ones are skipped."""
+    def checked(self) -> Iterator[dict]:
+        """Every record, with each frame record type-checked (`check_frame`): ill-typed frames are
+        skipped, counted (`invalid_frames`) and reported."""
         for rec in self:
-            if rec["kind"] != "frame":
-                continue
-            why = check_frame(rec)
-            if why:
-                self.invalid_frames += 1
-                if self.invalid_frames <= 3:
-                    log.warning("%s: skipping an ill-typed frame record: %s", self.path, why)
-                continue
+            if rec["kind"] == "frame":
+                why = check_frame(rec)
+                if why:
+                    self.invalid_frames += 1
+                    if self.invalid_frames <= 3:
+                        log.warning("%s: skipping an ill-typed frame record: %s", self.path, why)
+                    continue
             yield rec
+
+    def frames(self) -> Iterator[dict]:
+        """Only the frame records, each type-checked (see `checked`)."""
+        return (rec for rec in self.checked() if rec["kind"] == "frame")
 
     def summary(self) -> dict:
         """Counts and time span (reads the whole file)."""

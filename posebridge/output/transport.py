@@ -6,6 +6,14 @@ ZeroMQ queues at most SNDHWM messages; beyond that it drops messages for that su
 slow or dead subscriber never blocks the daemon and memory stays bounded (docs/daemon.md measures it).
 Those per-subscriber drops are silent on the publisher side; subscribers see them as gaps in `seq`,
 which `Subscriber` counts.
+
+Subscriptions are handled manually (XPUB_MANUAL): only topics the daemon can ever send (prefixes of
+`pose`, including the empty "everything" topic) are applied, so a client sending thousands of
+subscriptions or a megabyte topic cannot grow the publisher's subscription table; a subscription
+message longer than MAX_SUBSCRIPTION_BYTES drops that connection (libzmq's MAXMSGSIZE), and at most
+DRAIN_PER_SEND subscription messages are read per frame, so a flood never stalls the stream. What
+libzmq cannot bound: the number of TCP connections (the OS's file-descriptor limit does), and
+SNDHWM x message size of queued data per connected subscriber (100 x ~300 bytes by default).
 """
 
 from __future__ import annotations
@@ -19,6 +27,9 @@ import zmq
 from posebridge.errors import ConfigError
 
 DEFAULT_HWM = 100
+MAX_SUBSCRIPTION_BYTES = 256
+DRAIN_PER_SEND = 256
+TOPICS = (b"pose",)  # what the publisher sends; a subscription is kept only if it is a prefix of one
 
 
 def bind(sock: zmq.Socket, address: str, what: str) -> str:
@@ -40,26 +51,42 @@ class Publisher:
     """Non-blocking multipart publisher with a send high-water mark."""
 
     def __init__(self, address: str = "tcp://127.0.0.1:5570", hwm: int = DEFAULT_HWM,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, keys=None) -> None:
         self.context = context or zmq.Context.instance()
         self.sock = self.context.socket(zmq.XPUB)
         self.sock.setsockopt(zmq.SNDHWM, int(hwm))
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscribe, not only the first per topic
+        self.sock.setsockopt(zmq.XPUB_MANUAL, 1)  # apply only subscriptions to topics we send
+        self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_SUBSCRIPTION_BYTES)
+        self.sock.setsockopt(zmq.RCVHWM, 1000)
+        if keys is not None:
+            from posebridge.output.security import apply_server
+
+            apply_server(self.sock, keys)
         self.address = bind(self.sock, tcp_any_port(address), "publish.address")
         self.sent = 0  # messages handed to ZeroMQ
         self.refused = 0  # sends that would have blocked (EAGAIN), dropped here
-        self.subscriptions = 0  # subscribe messages seen (minus unsubscribes)
+        self.subscriptions = 0  # subscribe messages applied (minus unsubscribes)
+        self.ignored = 0  # subscriptions to topics the daemon never sends
 
-    def _drain_subscriptions(self) -> None:
-        while True:
+    def _drain_subscriptions(self, limit: int = DRAIN_PER_SEND) -> None:
+        for _ in range(limit):
             try:
                 msg = self.sock.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if msg[:1] == b"\x01":
+            kind, topic = msg[:1], msg[1:]
+            if kind not in (b"\x00", b"\x01"):
+                continue
+            if not any(t.startswith(topic) for t in TOPICS):
+                self.ignored += 1
+                continue
+            if kind == b"\x01":
+                self.sock.setsockopt(zmq.SUBSCRIBE, topic)
                 self.subscriptions += 1
-            elif msg[:1] == b"\x00":
+            else:
+                self.sock.setsockopt(zmq.UNSUBSCRIBE, topic)
                 self.subscriptions = max(0, self.subscriptions - 1)
 
     def wait_for_subscriber(self, timeout_s: float, stop: threading.Event | None = None) -> bool:
@@ -89,7 +116,7 @@ class Publisher:
 
     def stats(self) -> dict:
         return {"address": self.address, "sent": self.sent, "refused": self.refused,
-                "subscriptions": self.subscriptions}
+                "subscriptions": self.subscriptions, "ignored_subscriptions": self.ignored}
 
     def close(self) -> None:
         if not self.sock.closed:
@@ -100,11 +127,18 @@ class Subscriber:
     """SUB socket for `pose` (or any topic prefix); decodes v1 messages and counts `seq` gaps."""
 
     def __init__(self, address: str = "tcp://127.0.0.1:5570", topic: bytes | str = b"pose",
-                 rcvhwm: int = 1000, context: zmq.Context | None = None) -> None:
+                 rcvhwm: int = 1000, context: zmq.Context | None = None, keys=None) -> None:
+        from posebridge.output.protocol import MAX_MESSAGE_BYTES
+
         self.context = context or zmq.Context.instance()
         self.sock = self.context.socket(zmq.SUB)
         self.sock.setsockopt(zmq.RCVHWM, int(rcvhwm))
         self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        if keys is not None:
+            from posebridge.output.security import apply_client
+
+            apply_client(self.sock, keys)
         self.sock.setsockopt(zmq.SUBSCRIBE, topic.encode() if isinstance(topic, str) else topic)
         try:
             self.sock.connect(address)
