@@ -17,6 +17,7 @@ from typing import Any
 
 from posebridge import validation as v
 from posebridge.errors import ConfigError
+from posebridge.filtering.position import PositionConfig, validate_position
 from posebridge.tomlconfig import apply, apply_overrides, load_toml, parse_value, set_option, tomllib
 
 __all__ = ["ServeConfig", "apply_overrides", "load_config", "parse_value", "set_option", "tomllib",
@@ -70,6 +71,15 @@ class ControlConfig:
 class RecordConfig:
     path: str = ""  # session file to write ("" = no recording)
     video: bool = False  # also store every frame as JPEG in the session (large; lets replay show video)
+    overwrite: bool = False  # replace an existing session file (otherwise an existing file is an error)
+
+
+@dataclass
+class SecurityConfig:
+    """CURVE encryption + client authentication for the PUB and control sockets
+    (posebridge.output.security; `posebridge keys DIR` makes the folder)."""
+
+    keys: str = ""  # key folder ("" = plain TCP: keep the sockets on 127.0.0.1)
 
 
 @dataclass
@@ -77,6 +87,23 @@ class RunConfig:
     max_frames: int = 0  # stop after N frames (0 = until the source ends or Ctrl-C)
     wait_subscriber_s: float = 0.0  # wait up to this long for a first subscriber before reading frames
     log_every_s: float = 5.0  # log fps and latency every N seconds (0 = never)
+
+
+@dataclass
+class VmcConfig:
+    """VMC protocol (OSC over UDP) output (posebridge.output.vmc, docs/interop.md)."""
+
+    address: str = ""  # HOST:PORT to send to ("" = off); PORT defaults to 39539, HOST to 127.0.0.1
+    position_to: str = "root"  # where the head position goes: root (/VMC/Ext/Root/Pos), head (bone), none
+    position_scale: float = 1.0  # multiplier on the head position before it is sent
+    head_local_position: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.0])  # Head bone, metres
+
+
+@dataclass
+class OpentrackConfig:
+    """opentrack "UDP over network" output (posebridge.output.opentrack, docs/interop.md)."""
+
+    address: str = ""  # HOST:PORT to send to ("" = off); PORT defaults to 4242, HOST to 127.0.0.1
 
 
 @dataclass
@@ -89,6 +116,10 @@ class ServeConfig:
     control: ControlConfig = field(default_factory=ControlConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    position: PositionConfig = field(default_factory=PositionConfig)
+    vmc: VmcConfig = field(default_factory=VmcConfig)
+    opentrack: OpentrackConfig = field(default_factory=OpentrackConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -107,7 +138,8 @@ def validate_filter_params(params: dict, prefix: str = "filter.") -> None:
     names = filter_field_names()
     for key in params:
         if key not in names:
-            raise ConfigError(f"{prefix}{key}: unknown key (filter parameters: {', '.join(sorted(names))})")
+            raise ConfigError(f"{prefix}{v.key(key)}: unknown key (filter parameters: "
+                              f"{', '.join(sorted(names))})")
 
 
 ENDPOINT_RE = re.compile(r"^(tcp://(?P<host>[^:/\s]+|\[[0-9a-fA-F:.]+\]):(?P<port>\*|\d{1,5})"
@@ -149,7 +181,22 @@ def validate(cfg: ServeConfig) -> ServeConfig:
     v.integer("run.max_frames", cfg.run.max_frames, 0, 2**31 - 1)
     v.number("run.wait_subscriber_s", cfg.run.wait_subscriber_s, 0.0, 86400.0)
     v.number("run.log_every_s", cfg.run.log_every_s, 0.0, 86400.0)
+    validate_position(cfg.position)
+    from posebridge.output.udp import parse_destination
+
+    if cfg.vmc.address:
+        parse_destination("vmc.address", cfg.vmc.address, VMC_DEFAULT_PORT)
+    v.choice("vmc.position_to", cfg.vmc.position_to, VMC_POSITION_TO)
+    v.number("vmc.position_scale", cfg.vmc.position_scale, 0.0, 10.0)
+    v.numbers("vmc.head_local_position", cfg.vmc.head_local_position, 3, -2.0, 2.0)
+    if cfg.opentrack.address:
+        parse_destination("opentrack.address", cfg.opentrack.address, OPENTRACK_DEFAULT_PORT)
     return cfg
+
+
+VMC_POSITION_TO = ("root", "head", "none")
+VMC_DEFAULT_PORT = 39539  # the VMC protocol's Marionette (receiver) port
+OPENTRACK_DEFAULT_PORT = 4242  # opentrack's "UDP over network" input port
 
 
 def load_config(path: str | os.PathLike | None = None) -> ServeConfig:

@@ -17,6 +17,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from posebridge import validation as v
 from posebridge.errors import ConfigError, InputFileError
 from posebridge.validation import show
 
@@ -103,7 +104,7 @@ def apply(obj: Any, table: Any, where: str = "") -> None:
         raise ConfigError(f"{where or 'config'}: expected a table, got {show(table)}")
     hints = typing.get_type_hints(type(obj))
     for key, value in table.items():
-        path = f"{where}.{key}" if where else str(key)
+        path = f"{where}.{v.key(key)}" if where else v.key(key)
         if key not in hints:
             raise ConfigError(f"{path}: unknown key (known: {', '.join(hints)})")
         current = getattr(obj, key)
@@ -121,7 +122,7 @@ def set_option(obj: Any, dotted: str, value: object) -> None:
     for i, part in enumerate(parts[:-1]):
         hints = typing.get_type_hints(type(node)) if dataclasses.is_dataclass(node) else {}
         if dataclasses.is_dataclass(node) and part not in hints:
-            raise ConfigError(f"{'.'.join(parts[:i + 1])}: unknown key (known: {', '.join(hints)})")
+            raise ConfigError(f"{v.key('.'.join(parts[:i + 1]))}: unknown key (known: {', '.join(hints)})")
         child = getattr(node, part) if dataclasses.is_dataclass(node) else node.setdefault(part, {})
         if not (dataclasses.is_dataclass(child) or isinstance(child, dict)):
             raise ConfigError(f"{'.'.join(parts[:i + 1])}: is not a table")

@@ -9,6 +9,7 @@ and within documented bounds; booleans must be booleans (not 0/1), integers not 
 from __future__ import annotations
 
 import math
+import re
 import reprlib
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -24,6 +25,15 @@ _repr.maxlist = _repr.maxtuple = _repr.maxdict = 6
 def show(value: Any) -> str:
     """A short, single-line repr of any value for an error message."""
     return _repr.repr(value).replace("\n", " ")
+
+
+_PLAIN = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,64}$")
+
+
+def key(name: object) -> str:
+    """A key or field name for an error message: as it is when plain, else shortened repr (a key from a
+    client may hold newlines or be megabytes long)."""
+    return name if isinstance(name, str) and _PLAIN.match(name) else show(name)
 
 
 def _range_text(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:

@@ -31,7 +31,8 @@ from posebridge.output.rotation import unity_quaternion
 
 VECTORS = Path(__file__).parent / "vectors" / "messages.json"
 KEYS = ["v", "seq", "t_capture", "t_publish", "face_id", "tracked", "q", "euler", "raw", "std", "box",
-        "frame"]
+        "frame", "pos"]
+OPTIONAL = {"pos"}  # additive v1 keys: absent in messages of older publishers
 
 
 def make_message(**overrides) -> PoseMessage:
@@ -40,6 +41,7 @@ def make_message(**overrides) -> PoseMessage:
         v=SCHEMA_VERSION, seq=7, t_capture=1764028800.125, t_publish=1764028800.1375, face_id=0, tracked=True,
         q=[float(x) for x in unity_quaternion(yaw, pitch, roll)], euler=[yaw, pitch, roll],
         raw=[31.5, 19.25, 9.5], std=[3.5, 4.25, 2.75], box=[200.0, 120.5, 360.0, 300.5], frame=[640, 480],
+        pos=[0.0125, -0.03125, 0.0625],
     )
     fields.update(overrides)
     return PoseMessage(**fields)
@@ -75,6 +77,25 @@ def test_round_trip_float64_and_numpy_inputs():
     assert back.seq == 3 and back.frame == [640, 480] and back.tracked is True
     assert back.raw is None and back.box is None
     np.testing.assert_array_equal(back.q, unity_quaternion(1.0, 2.0, 3.0))
+
+
+def test_pos_is_optional_and_checked():
+    """`pos` (added to v1 later): nil or 3 finite floats; a message without the key (an older publisher or
+    session file) reads as pos = None, and an older reader ignores it like any unknown key."""
+    old = {k: v for k, v in payload().items() if k != "pos"}
+    msg = decode([b"pose", msgpack.packb(old)])
+    assert msg.pos is None and msg.q == make_message().q
+    assert decode(encode(make_message(pos=None))).pos is None
+    assert decode(encode(make_message())).pos == [0.0125, -0.03125, 0.0625]
+    assert decode([b"pose", msgpack.packb(payload(pos=[1, -2, 3]))]).pos == [1.0, -2.0, 3.0]
+    with pytest.raises(ProtocolError, match="key 'pos': non-finite"):
+        decode([b"pose", msgpack.packb(payload(pos=[0.0, float("inf"), 0.0]))])
+    with pytest.raises(ProtocolError, match="key 'pos': non-finite"):
+        encode(make_message(pos=[float("nan"), 0.0, 0.0]))
+    # an older reader: every key but the ones it knows is skipped (the v1 decoder before `pos`)
+    older_keys = [k for k in KEYS if k not in OPTIONAL]
+    data = msgpack.unpackb(encode(make_message())[1])
+    assert set(data) - set(older_keys) == {"pos"}
 
 
 def test_unknown_keys_are_ignored():
@@ -113,6 +134,9 @@ def test_ints_accepted_for_floats():
         ([b"pose", msgpack.packb(payload(std=None))], "key 'std'"),
         ([b"pose", msgpack.packb(payload(frame=[640.5, 480]))], "key 'frame[0]'"),
         ([b"pose", msgpack.packb(payload(q=[float("nan"), 0.0, 0.0, 1.0]))], "non-finite"),
+        ([b"pose", msgpack.packb(payload(pos=[0.0, 0.0]))], "key 'pos': expected 3"),
+        ([b"pose", msgpack.packb(payload(pos="0,0,0"))], "key 'pos'"),
+        ([b"pose", msgpack.packb(payload(pos=[0.0, None, 0.0]))], "key 'pos[1]'"),
     ],
 )
 def test_malformed_messages_raise_one_line_protocol_error(frames, reason):
@@ -164,6 +188,13 @@ def build_vectors() -> dict:
     ints = msgpack.packb(payload(t_capture=1764028800, euler=[30, 20, 10]), use_bin_type=True)
     valid.append({"name": "ints_where_floats", "topic": "pose", "payload_hex": ints.hex(),
                   "decoded": make_message(t_capture=1764028800.0, euler=[30.0, 20.0, 10.0]).to_map()})
+    # `pos` is optional: a publisher from before it sends no `pos` key, which reads as nil.
+    older = msgpack.packb({k: v for k, v in payload().items() if k != "pos"}, use_bin_type=True)
+    valid.append({"name": "older_publisher_without_pos", "topic": "pose", "payload_hex": older.hex(),
+                  "decoded": make_message(pos=None).to_map()})
+    moved = make_message(seq=9, pos=[-0.25, 0.125, 0.5])  # leaning: to the left, up and towards the camera
+    valid.append({"name": "pos_lean", "topic": "pose", "payload_hex": encode(moved)[1].hex(),
+                  "decoded": moved.to_map()})
     invalid = [
         ("wrong_topic", "pos", msgpack.packb(payload())),
         ("not_a_map", "pose", msgpack.packb([1, 2, 3])),
@@ -172,6 +203,9 @@ def build_vectors() -> dict:
         ("q_wrong_length", "pose", msgpack.packb(payload(q=[0.0, 0.0, 1.0]))),
         ("tracked_not_bool", "pose", msgpack.packb(payload(tracked=1))),
         ("truncated", "pose", msgpack.packb(payload())[:-5]),
+        ("pos_wrong_length", "pose", msgpack.packb(payload(pos=[0.0, 0.0]))),
+        ("pos_non_finite", "pose", msgpack.packb(payload(pos=[0.0, float("nan"), 0.0]))),
+        ("pos_not_an_array", "pose", msgpack.packb(payload(pos=0.5))),
     ]
     return {
         "description": "posebridge wire protocol v1 vectors. valid: decoding payload_hex must give 'decoded' "

@@ -8,6 +8,8 @@ reaches the C# client with v == 1, increasing seq and the quaternions Python dec
 and answers the C# control client; against the daemon's own encoder + XPUB socket (synthetic poses) the
 quaternions match exactly over ZMTP 3.0 and 3.1, unknown keys are accepted, the client survives a
 publisher restart and junk bytes on the port; publish -> C# latency over 10,000 messages is printed.
+The optional head position `pos` (vectors with and without it, decoded by the selftest) reaches C#
+bit-exact over ZeroMQ, and HeadPoseDriver's position settings compile as public API.
 """
 
 from __future__ import annotations
@@ -396,3 +398,73 @@ def test_latency_10000_messages(runner):
     print(line)
     assert rc == 0, p.output()
     assert "median" in line and "p99" in line
+
+
+def test_position_field_reaches_csharp_exactly(runner, tmp_path):
+    """`pos` over a real ZeroMQ socket: the daemon's encoder + publisher -> C# `receive`; every message's
+    position arrives bit-exact, nil positions arrive as nil, and q is unaffected by the new key."""
+    from posebridge.output.protocol import SCHEMA_VERSION, PoseMessage, encode
+    from posebridge.output.rotation import unity_quaternion
+    from posebridge.output.transport import Publisher
+
+    pub = Publisher(f"tcp://127.0.0.1:{free_port()}", hwm=1000)
+    sent: dict[int, PoseMessage] = {}
+    stop = threading.Event()
+
+    def publish() -> None:
+        seq = 0
+        while not stop.is_set():
+            yaw = 20.0 * (seq % 7) / 7.0
+            pos = None if seq % 5 == 4 else [0.01 * (seq % 11) - 0.05, -0.003 * seq % 0.07, 0.1 / (seq + 3)]
+            msg = PoseMessage(v=SCHEMA_VERSION, seq=seq, t_capture=time.time(), t_publish=time.time(),
+                              face_id=0, tracked=True, q=[float(x) for x in unity_quaternion(yaw, 5.0, -3.0)],
+                              euler=[yaw, 5.0, -3.0], raw=None, std=[3.0, 3.0, 3.0], box=None,
+                              frame=[640, 480], pos=pos)
+            sent[seq] = msg
+            pub.send(encode(msg))
+            seq += 1
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=publish, daemon=True)
+    thread.start()
+    recv = tmp_path / "recv.jsonl"
+    try:
+        p = cs(runner, "receive", "--endpoint", pub.address, "--count", "60", "--out", str(recv))
+        rc = p.finish(60)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        pub.close()
+    assert rc == 0, p.output()
+    got = [json.loads(line) for line in recv.read_text().splitlines()]
+    assert len(got) == 60
+    nil = 0
+    for r in got:
+        m = sent[r["seq"]]
+        assert r["pos"] == m.pos  # exact: float64 survives, nil stays nil
+        assert r["q"] == m.q
+        nil += m.pos is None
+    assert 0 < nil < 60
+
+
+def test_head_pose_driver_position_api_compiles(tmp_path):
+    """The position settings of HeadPoseDriver are public API: a user script setting them compiles
+    against the package (and a misspelt one does not)."""
+    standin = sorted((UNITY / "Tests" / "UnityStandIn").glob("*.cs"))
+    sources = sorted((UNITY / "Runtime").rglob("*.cs")) + standin
+    dll = tmp_path / "PoseBridge.Runtime.dll"
+    _mcs(dll, sources, "-target:library")
+    user = tmp_path / "User.cs"
+    user.write_text(
+        "using PoseBridge; using PoseBridge.Core;\n"
+        "class User : UnityEngine.MonoBehaviour { void Start() {\n"
+        "  var d = GetComponent<HeadPoseDriver>();\n"
+        "  d.positionTarget = PositionTarget.Root; d.positionRoot = transform; d.positionScale = 1.5f;\n"
+        "  d.moveX = true; d.moveY = false; d.moveZ = true; d.positionLimit = 0.3f;\n"
+        "  UnityEngine.Vector3 o = d.AppliedOffset; PoseSample s = d.LatestPose;\n"
+        "  if (s.HasPos) { Vec3D p = s.Position; d.positionScale = (float)p.X + o.x; } } }\n")
+    _mcs(tmp_path / "user.dll", [user], "-target:library", f"-r:{dll}")  # the dll carries the stand-in
+    user.write_text(user.read_text().replace("positionLimit", "positionLimitt"))
+    res = subprocess.run([MCS, "-langversion:7.2", "-target:library", f"-out:{tmp_path / 'bad.dll'}",
+                          f"-r:{dll}", str(user)], capture_output=True, text=True)
+    assert res.returncode != 0 and "positionLimitt" in res.stdout + res.stderr

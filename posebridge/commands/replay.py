@@ -6,6 +6,8 @@ recorded raw estimates through the same stream bookkeeping as `serve` (posebridg
 with the recorded filter settings changed by `--filter.NAME VALUE`; recorded `recenter` and `set`
 events are applied where they happened. A damaged or truncated part of the file is reported and
 everything readable is replayed. Ctrl-C / SIGTERM stop it promptly, even inside a long recorded gap.
+`--vmc HOST:PORT` / `--opentrack HOST:PORT` feed the same messages to those outputs too, as `serve`
+does (docs/interop.md).
 """
 
 from __future__ import annotations
@@ -52,12 +54,13 @@ def _measurements(rec: dict) -> list:
 
 
 def refiltered(records: Iterator[dict], config, all_faces: bool, mirror: bool,
-               overrides: dict) -> Iterator[tuple[dict, list]]:
+               overrides: dict, position=None) -> Iterator[tuple[dict, list]]:
     """(frame record, messages) with fresh filters over the recorded raw estimates; `recenter` and `set`
-    events are applied in order (the user's `overrides` always win over a recorded `set`)."""
+    events are applied in order (the user's `overrides` always win over a recorded `set`). `position`:
+    the head-position settings (default: posebridge.config.PositionConfig())."""
     from posebridge.filtering.streams import StreamSet, build_message
 
-    streams = StreamSet(config, all_faces=all_faces)
+    streams = StreamSet(config, all_faces=all_faces, position=position)
     for rec in records:
         kind = rec.get("kind")
         if kind == "event" and rec.get("name") == "recenter":
@@ -72,15 +75,16 @@ def refiltered(records: Iterator[dict], config, all_faces: bool, mirror: bool,
         elif kind == "frame":
             frame = rec.get("frame") or [0, 0]
             size = (int(frame[0]), int(frame[1])) if len(frame) == 2 else (0, 0)
-            updates = streams.update(float(rec["t_capture"]), _measurements(rec))
+            updates = streams.update(float(rec["t_capture"]), _measurements(rec), size)
             yield rec, [build_message(u, 0, 0.0, 0.0, size, mirror) for u in updates]
 
 
 def replay(path: str, publisher, speed: float = 1.0, refilter: bool = False,
            filter_params: dict | None = None, mirror: bool | None = None,
-           stop: threading.Event | None = None, seq_start: int = 0) -> dict:
-    """Publish the session at `path` through `publisher`; returns counts (frames, messages, problem,
-    skipped, next_seq). `seq` numbers the messages from `seq_start` (a looping replay keeps counting)."""
+           stop: threading.Event | None = None, seq_start: int = 0, sinks: list | None = None) -> dict:
+    """Publish the session at `path` through `publisher` (and every `Sink` in `sinks`, after it); returns
+    counts (frames, messages, problem, skipped, next_seq). `seq` numbers the messages from `seq_start`
+    (a looping replay keeps counting)."""
     from posebridge.filtering.config import FilterConfig
     from posebridge.filtering.streams import output_quaternion
     from posebridge.output.protocol import encode
@@ -99,7 +103,7 @@ def replay(path: str, publisher, speed: float = 1.0, refilter: bool = False,
         except ConfigError as exc:
             log.warning("ignoring the recorded filter settings: %s", exc)
         config = base.replace(**(filter_params or {}))
-        items = refiltered(iter(reader), config, all_faces, mirror, filter_params or {})
+        items = refiltered(reader.checked(), config, all_faces, mirror, filter_params or {})
     else:
         items = ((rec, recorded_messages(rec)) for rec in reader.frames())
     pacer = Pacer(realtime=speed > 0, drop_late=False, speed=speed or 1.0, stop=stop)
@@ -123,11 +127,36 @@ def replay(path: str, publisher, speed: float = 1.0, refilter: bool = False,
                 from posebridge.filtering.streams import Stream
 
                 msg.q = list(output_quaternion(Stream(None, last_angles=tuple(msg.euler)), mirror))
+                if msg.pos is not None:  # a mirror reflects the position's x as it does q
+                    msg.pos = [-msg.pos[0], msg.pos[1], msg.pos[2]]
             msg.t_publish = time.time()
             publisher.send(encode(msg))
+            for sink in sinks or ():
+                sink.send(msg)  # never raises, never blocks (posebridge.daemon.stages.Sink)
             seq += 1
     return {"frames": n_frames, "messages": seq - seq_start, "next_seq": seq, "problem": reader.problem,
             "skipped": reader.skipped, "complete": reader.complete}
+
+
+def _recorded_position(recorded: dict):
+    """The recorded `[position]` settings (defaults when absent or invalid: older sessions)."""
+    from posebridge.filtering.position import settings_from
+
+    try:
+        return settings_from(recorded.get("position"))
+    except (ConfigError, TypeError) as exc:
+        log.warning("ignoring the recorded position settings: %s", exc)
+        return settings_from(None)
+
+
+def output_sinks(vmc: str | None, opentrack: str | None) -> list:
+    """The `--vmc` / `--opentrack` outputs (docs/interop.md)."""
+    from posebridge.config import ServeConfig
+    from posebridge.daemon.assemble import build_sinks
+
+    cfg = ServeConfig()
+    cfg.vmc.address, cfg.opentrack.address = vmc or "", opentrack or ""
+    return build_sinks(cfg)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,7 +171,13 @@ def run(args: argparse.Namespace) -> int:
     if params and not args.refilter:
         raise ConfigError("--filter.* options need --refilter")
     SessionReader(args.file)  # a missing or foreign file fails here, before any socket is opened
-    publisher = Publisher(args.publish, hwm=args.hwm)
+    sinks = output_sinks(args.vmc, args.opentrack)
+    try:
+        publisher = Publisher(args.publish, hwm=args.hwm)
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
     stop = threading.Event()
     restore = install_signal_handlers(stop.set)
     result = {"frames": 0, "messages": 0, "problem": None, "skipped": 0}
@@ -154,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         seq = 0
         while not stop.is_set():
             result = replay(args.file, publisher, args.speed, args.refilter, params,
-                            mirror=True if args.mirror else None, stop=stop, seq_start=seq)
+                            mirror=True if args.mirror else None, stop=stop, seq_start=seq, sinks=sinks)
             seq = result["next_seq"]
             if not args.loop or result["frames"] == 0:
                 break
@@ -163,9 +198,15 @@ def run(args: argparse.Namespace) -> int:
     finally:
         restore()
         publisher.close()
+        for sink in sinks:
+            sink.close()
     if result.get("problem"):
         log.warning("%s: %s (replayed everything readable)", args.file, result["problem"])
     log.info("replayed %d frames, %d messages", result["frames"], result["messages"])
+    for sink in sinks:
+        st = sink.stats()
+        log.info("%s to %s: %d messages sent, %d failed", st["name"], st["destination"],
+                 st["messages"] - st["errors"], st["errors"])
     if result["frames"] == 0 and not stop.is_set():
         raise InputFileError(args.file, "session has no frame records")
     return 0
@@ -184,5 +225,7 @@ def register(subparsers) -> None:
     p.add_argument("--wait-subscriber", type=float, default=0.0, metavar="S",
                    help="wait up to S seconds for a subscriber before starting")
     p.add_argument("--loop", action="store_true", help="replay again and again until Ctrl-C")
+    p.add_argument("--vmc", metavar="HOST:PORT", help="also send VMC protocol (OSC/UDP), default port 39539")
+    p.add_argument("--opentrack", metavar="HOST:PORT", help="also send opentrack UDP, default port 4242")
     add_filter_flags(p)
     p.set_defaults(func=run)

@@ -26,6 +26,10 @@ def add_serve_arguments(p: argparse.ArgumentParser, source_required: bool = Fals
     p.add_argument("--model", help="model name or checkpoint path (default: the default model) [model.name]")
     p.add_argument("--config", metavar="TOML", help="posebridge.toml with any of the options below")
     p.add_argument("--record", metavar="FILE", help="write a session file of every frame [record.path]")
+    p.add_argument("--overwrite", action="store_true", default=None,
+                   help="replace the --record file if it exists [record.overwrite]")
+    p.add_argument("--keys", metavar="DIR", help="CURVE key folder from `posebridge keys` for the PUB and "
+                   "control sockets (docs/daemon.md, Security) [security.keys]")
     p.add_argument("--fast", action="store_true",
                    help="read files as fast as possible, not at their frame rate [source.realtime=false]")
     p.add_argument("--device", help="auto, cpu, cuda[:N], tensorrt [model.device]")
@@ -39,6 +43,10 @@ def add_serve_arguments(p: argparse.ArgumentParser, source_required: bool = Fals
     p.add_argument("--publish", metavar="ADDR", help="PUB bind address, default tcp://127.0.0.1:5570")
     p.add_argument("--control", metavar="ADDR", help="control REP bind address, default tcp://127.0.0.1:5571")
     p.add_argument("--no-control", action="store_true", help="do not open the control socket")
+    p.add_argument("--vmc", metavar="HOST:PORT", help="also send VMC protocol (OSC/UDP) to an avatar app, "
+                   "e.g. 127.0.0.1:39539 (default port 39539; docs/interop.md) [vmc.address]")
+    p.add_argument("--opentrack", metavar="HOST:PORT", help="also send opentrack 'UDP over network' "
+                   "packets, e.g. 127.0.0.1:4242 (default port 4242; docs/interop.md) [opentrack.address]")
     p.add_argument("--max-frames", type=int, help="stop after N frames [run.max_frames]")
     p.add_argument("--wait-subscriber", type=float, metavar="S",
                    help="wait up to S seconds for a subscriber before streaming [run.wait_subscriber_s]")
@@ -54,6 +62,8 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         "source.spec": args.source,
         "model.name": args.model,
         "record.path": args.record,
+        "record.overwrite": args.overwrite,
+        "security.keys": args.keys,
         "model.device": args.device,
         "model.backend": args.backend,
         "model.threads": args.threads,
@@ -64,6 +74,8 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         "control.address": args.control,
         "run.max_frames": args.max_frames,
         "run.wait_subscriber_s": args.wait_subscriber,
+        "vmc.address": args.vmc,
+        "opentrack.address": args.opentrack,
     }
     for key, value in flags.items():
         if value is not None:
@@ -85,13 +97,20 @@ def serve(cfg: ServeConfig) -> int:
     pipe = build_pipeline(cfg)
     ctl = f", control {pipe.control.address}" if pipe.control else ""
     rec = f", recording to {cfg.record.path}" if cfg.record.path else ""
-    log.info("serving %s with model %s: publishing on %s%s%s (Ctrl-C to stop)",
-             getattr(pipe.source, "name", cfg.source.spec), pipe.model_name, pipe.publisher.address, ctl, rec)
+    out = "".join(f", {sink.name} to {sink.destination}" for sink in pipe.sinks)
+    log.info("serving %s with model %s: publishing on %s%s%s%s (Ctrl-C to stop)",
+             getattr(pipe.source, "name", cfg.source.spec), pipe.model_name, pipe.publisher.address, out, ctl,
+             rec)
     code = pipe.run()
     s = pipe.timer.summary()
     lat = s.get("latency", {})
     log.info("stopped after %d frames, %d messages; capture->publish median %.1f ms, p99 %.1f ms",
              pipe.frames, pipe.seq, lat.get("median_ms", float("nan")), lat.get("p99_ms", float("nan")))
+    for sink in pipe.sinks:
+        st = sink.stats()
+        last = f" (last: {st['last_error']})" if st["errors"] else ""
+        log.info("%s to %s: %d messages sent, %d failed%s", st["name"], st["destination"],
+                 st["messages"] - st["errors"], st["errors"], last)
     return code
 
 

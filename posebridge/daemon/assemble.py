@@ -1,10 +1,12 @@
 """Building the daemon from a `ServeConfig`: open the source, load the model, create the detector and
-tracker, bind the publisher, open the session file and the control socket, in that order, closing what
-was opened when a later part fails. Nothing here runs per frame."""
+tracker, bind the publisher, open the extra outputs (`[vmc]`, `[opentrack]`), the session file and the
+control socket, in that order, closing what was opened when a later part fails. Nothing here runs per
+frame."""
 
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 from posebridge.config import ServeConfig
 from posebridge.daemon.loop import Pipeline
@@ -31,21 +33,51 @@ def build_pipeline(cfg: ServeConfig) -> Pipeline:
         detector = create_detector(cfg.faces.detector, **cfg.faces.options)
         tracker = make_tracker(FaceTracker, detector, cfg)
         opened.append(tracker)
-        publisher = Publisher(cfg.publish.address, hwm=cfg.publish.hwm)
+        keys = None
+        if cfg.security.keys:
+            from posebridge.output.security import load_server
+
+            keys = load_server(Path(cfg.security.keys).expanduser())
+        publisher = Publisher(cfg.publish.address, hwm=cfg.publish.hwm, keys=keys)
         opened.append(publisher)
+        sinks = build_sinks(cfg)
+        opened.extend(sinks)
         recorder = None
         if cfg.record.path:
             recorder = open_recorder(cfg, estimator.meta)
             opened.append(recorder)
         pipe = Pipeline(cfg, source, tracker, estimator, publisher, recorder,
-                        model_name=cfg.model.name or estimator.meta.name)
+                        model_name=cfg.model.name or estimator.meta.name, sinks=sinks)
+        pipe.streams.set_position(cfg.position)
         if cfg.control.enabled:
-            pipe.start_control(cfg.control.address)
+            pipe.start_control(cfg.control.address, keys)
         return pipe
     except BaseException:
         for part in reversed(opened):
             part.close()
         raise
+
+
+def build_sinks(cfg: ServeConfig) -> list:
+    """The extra outputs the config names, in a fixed order (VMC, opentrack); [] when none. A bad or
+    unresolvable destination is a ConfigError before anything is sent."""
+    sinks: list = []
+    try:
+        if cfg.vmc.address:
+            from posebridge.output.vmc import VmcSink
+
+            sinks.append(VmcSink(cfg.vmc.address, position_to=cfg.vmc.position_to,
+                                 position_scale=cfg.vmc.position_scale,
+                                 head_local_position=cfg.vmc.head_local_position))
+        if cfg.opentrack.address:
+            from posebridge.output.opentrack import OpentrackSink
+
+            sinks.append(OpentrackSink(cfg.opentrack.address))
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
+    return sinks
 
 
 def make_tracker(tracker_cls, detector, cfg: ServeConfig):
@@ -64,4 +96,5 @@ def open_recorder(cfg: ServeConfig, meta):
     from posebridge.output.session_file import SessionWriter
 
     header = {"config": cfg.to_dict(), "model": meta.to_dict(), "source": cfg.source.spec}
-    return SessionWriter(cfg.record.path, header=header, video=cfg.record.video)
+    return SessionWriter(cfg.record.path, header=header, video=cfg.record.video,
+                         overwrite=cfg.record.overwrite)

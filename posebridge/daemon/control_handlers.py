@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from posebridge.daemon.loop import Pipeline
 
 
-def start_control(pipe: Pipeline, address: str):
-    """Open the control socket for `pipe` and start serving it."""
+def start_control(pipe: Pipeline, address: str, keys=None):
+    """Open the control socket for `pipe` (a CURVE server with `keys`) and start serving it."""
     from posebridge.output.control import ControlServer
 
     handlers = {
@@ -23,7 +23,7 @@ def start_control(pipe: Pipeline, address: str):
         "recenter": lambda req: {"neutral": recenter(pipe, reset=bool(req.get("reset", False)))},
         "set": lambda req: set_from_request(pipe, req),
     }
-    return ControlServer(handlers, address).start()
+    return ControlServer(handlers, address, keys=keys).start()
 
 
 def status(pipe: Pipeline) -> dict:

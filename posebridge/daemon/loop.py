@@ -82,10 +82,10 @@ class Pipeline:
         self._last_error_log = 0.0
         self._closed = False
 
-    def start_control(self, address: str):
+    def start_control(self, address: str, keys=None):
         from posebridge.daemon.control_handlers import start_control
 
-        self.control = start_control(self, address)
+        self.control = start_control(self, address, keys)
         return self.control
 
     # ----------------------------------------------------------------------------------- the loop
@@ -139,7 +139,8 @@ class Pipeline:
         # filter
         t0 = time.perf_counter()
         updates = self.streams.update(frame.t_capture, [
-            Measurement(f.face_id, f.box, e.angles, e.stds) for f, e in zip(chosen, estimates, strict=True)])
+            Measurement(f.face_id, f.box, e.angles, e.stds) for f, e in zip(chosen, estimates, strict=True)],
+            self._frame_size)
         self._add("filter", _ms(t0))
         # protocol + transport (+ the same bytes into the session file)
         t0 = time.perf_counter()

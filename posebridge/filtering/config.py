@@ -54,7 +54,8 @@ class FilterConfig:
         values = dataclasses.asdict(self)
         for name, value in params.items():
             if name not in known:
-                raise ConfigError(f"filter.{name}: unknown parameter (known: {', '.join(sorted(known))})")
+                names = ", ".join(sorted(known))
+                raise ConfigError(f"filter.{v.key(name)}: unknown parameter (known: {names})")
             values[name] = check_param(name, value)
         return FilterConfig(**values)
 

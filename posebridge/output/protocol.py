@@ -1,5 +1,7 @@
 """Wire protocol v1 (docs/protocol.md is the contract): `pose` messages as two ZeroMQ frames
-`[topic, msgpack map]`, floats as float64, unknown keys ignored by readers."""
+`[topic, msgpack map]`, floats as float64, unknown keys ignored by readers. Keys added after the first
+v1 release (`pos`) are optional: a reader takes a missing one as nil, so messages of older publishers
+and session files stay valid, and older readers skip the new key."""
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ class PoseMessage:
     std: list[float]  # per-angle uncertainty, degrees
     box: list[float] | None  # [x0, y0, x1, y1] frame pixels
     frame: list[int]  # [width, height]
+    pos: list[float] | None = None  # head position [x, y, z] metres relative to the neutral; None = unknown
 
     def to_map(self) -> dict[str, Any]:
         """The wire map with plain Python types (numpy scalars and tuples converted)."""
@@ -60,7 +63,9 @@ _SCHEMA: dict[str, tuple[str, int, bool]] = {
     "std": ("float", 3, False),
     "box": ("float", 4, True),
     "frame": ("int", 2, False),
+    "pos": ("float", 3, True),
 }
+OPTIONAL_KEYS = frozenset({"pos"})  # additive v1 keys: a missing one reads as nil
 assert list(_SCHEMA) == [f.name for f in fields(PoseMessage)]
 
 
@@ -150,8 +155,12 @@ def from_map(data: Any) -> PoseMessage:
     values = {}
     for key, (kind, length, nullable) in _SCHEMA.items():
         if key not in data:
+            if key in OPTIONAL_KEYS:
+                values[key] = None
+                continue
             raise ProtocolError(f"missing key {key!r}")
         values[key] = _coerce(key, data[key], kind, length, nullable, strict=True)
-    if not all(math.isfinite(x) for x in values["q"]):
-        raise ProtocolError("key 'q': non-finite component")
+    for key in ("q", "pos"):  # rotations and positions are applied to transforms: never a NaN
+        if values[key] is not None and not all(math.isfinite(x) for x in values[key]):
+            raise ProtocolError(f"key {key!r}: non-finite component")
     return PoseMessage(**values)

@@ -95,16 +95,24 @@ def apply_server(sock: zmq.Socket, keys: CurveKeys) -> None:
     if keys.authorized is None:
         raise ConfigError("security.keys: server keys need an authorised-clients folder")
     ctx = sock.context
-    if id(ctx) not in _authenticators:  # one authenticator thread per context
+    auth = _authenticators.get(id(ctx))
+    if auth is None:  # one authenticator thread per context; the latest key folder configures it
         from zmq.auth.thread import ThreadAuthenticator
 
         auth = ThreadAuthenticator(ctx)
         auth.start()
-        auth.configure_curve(domain="*", location=str(keys.authorized))
         _authenticators[id(ctx)] = auth
+    auth.configure_curve(domain="*", location=str(keys.authorized))  # type: ignore[attr-defined]
     sock.curve_secretkey = keys.secret
     sock.curve_publickey = keys.public
     sock.curve_server = True
+
+
+def stop_authenticator(ctx: zmq.Context) -> None:
+    """Stop the authenticator thread of `ctx` (before `ctx.term()`, which would wait for it)."""
+    auth = _authenticators.pop(id(ctx), None)
+    if auth is not None:
+        auth.stop()  # type: ignore[attr-defined]
 
 
 def apply_client(sock: zmq.Socket, keys: CurveKeys) -> None:

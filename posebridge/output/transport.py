@@ -27,7 +27,7 @@ import zmq
 from posebridge.errors import ConfigError
 
 DEFAULT_HWM = 100
-MAX_SUBSCRIPTION_BYTES = 256
+MAX_SUBSCRIPTION_BYTES = 1024  # also bounds the CURVE handshake commands (~300 bytes)
 DRAIN_PER_SEND = 256
 TOPICS = (b"pose",)  # what the publisher sends; a subscription is kept only if it is a prefix of one
 

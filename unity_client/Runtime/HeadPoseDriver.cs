@@ -17,10 +17,22 @@ namespace PoseBridge
         Daemon,
     }
 
+    /// <summary>What the streamed head position (`pos`) moves.</summary>
+    public enum PositionTarget
+    {
+        /// <summary>Rotation only (the behaviour before `pos` existed).</summary>
+        None,
+        /// <summary>Moves <see cref="HeadPoseDriver.target"/> (the head) by the offset.</summary>
+        Target,
+        /// <summary>Moves <see cref="HeadPoseDriver.positionRoot"/> (the whole avatar) by the offset.</summary>
+        Root,
+    }
+
     /// <summary>
     /// Applies the streamed head rotation to <see cref="target"/> in LateUpdate (after animation), with
     /// a recenterable neutral, per-axis scale/invert/limits, frame-rate independent slerp smoothing and
-    /// an ease back to neutral when the stream is lost. The socket runs on a background thread and is
+    /// an ease back to neutral when the stream is lost; optionally the head position (`pos`) to the head or
+    /// the avatar root, with a scale, per-axis enable and limit. The socket runs on a background thread and is
     /// stopped in OnDisable/OnApplicationQuit, so pressing Stop in the editor never hangs.
     /// </summary>
     [AddComponentMenu("PoseBridge/Head Pose Driver")]
@@ -74,6 +86,23 @@ namespace PoseBridge
         [Tooltip("Largest roll applied, degrees either side of neutral.")]
         [Range(0f, 180f)] public float rollLimit = 50f;
 
+        [Header("Position")]
+        [Tooltip("Apply the head position the daemon sends (`pos`, metres): None = rotation only; Target = move the head; "
+                 + "Root = move Position Root (the whole avatar).")]
+        public PositionTarget positionTarget = PositionTarget.None;
+        [Tooltip("Transform moved with Position Target = Root. Empty = Character Root, or else this object's topmost parent.")]
+        public Transform positionRoot;
+        [Tooltip("Multiplier on the head position (1 = real metres; avatars of another size may want more or less).")]
+        public float positionScale = 1f;
+        [Tooltip("Apply sideways motion (x, the avatar's right).")]
+        public bool moveX = true;
+        [Tooltip("Apply vertical motion (y, up).")]
+        public bool moveY = true;
+        [Tooltip("Apply motion towards and away from the camera (z, the avatar's forward).")]
+        public bool moveZ = true;
+        [Tooltip("Largest offset applied per axis, metres either side of neutral.")]
+        [Range(0f, 2f)] public float positionLimit = 0.5f;
+
         [Header("Smoothing")]
         [Tooltip("Time constant of the slerp towards the newest pose, seconds (0 = no smoothing). The daemon already filters; "
                  + "this only hides the step between 30 Hz poses at a higher display rate.")]
@@ -99,6 +128,10 @@ namespace PoseBridge
         Quaternion _lastApplied = Quaternion.identity;
         Quaternion _axisOffset = Quaternion.identity;
         bool _applied;
+        Transform _moved;
+        Vector3 _baseLocalPosition;
+        Vector3 _lastPosition;
+        bool _positionApplied;
         int _controlBusy;
         PoseSample _latest;
 
@@ -113,8 +146,19 @@ namespace PoseBridge
         public ConnectionState State { get { return _client == null ? ConnectionState.Stopped : _client.State; } }
         /// <summary>The rotation currently applied on top of the animated pose (head-local axes).</summary>
         public Quaternion AppliedRotation { get { return _current; } }
+        /// <summary>The head offset currently applied (metres, the avatar's axes: x right, y up, z forward).</summary>
+        public Vector3 AppliedOffset { get { return ToUnity(_processor.CurrentPosition); } }
 
         Transform Target { get { return target != null ? target : transform; } }
+
+        Transform PositionRoot
+        {
+            get
+            {
+                if (positionRoot != null) return positionRoot;
+                return characterRoot != null ? characterRoot : transform.root;
+            }
+        }
 
         void OnEnable()
         {
@@ -126,6 +170,7 @@ namespace PoseBridge
         {
             StopClient();
             RestoreBasePose();
+            RestorePosition();
         }
 
         void OnApplicationQuit()
@@ -234,6 +279,7 @@ namespace PoseBridge
             float dt = useUnscaledTime ? Time.unscaledDeltaTime : Time.deltaTime;
             _current = ToUnity(_processor.Step(hasPose, ref _latest, age, dt));
             Apply(_current);
+            ApplyPosition(_processor.CurrentPosition);
         }
 
         void CopySettings(HeadPoseSettings s)
@@ -253,11 +299,54 @@ namespace PoseBridge
             s.NeutralWhenUntracked = neutralWhenUntracked;
             s.ReturnToNeutralTime = returnToNeutralTime;
             s.RecenterOnFirstPose = recenterOnFirstPose && recenterMode == RecenterMode.Local;
+            s.PositionScale = positionScale;
+            s.MoveX = moveX;
+            s.MoveY = moveY;
+            s.MoveZ = moveZ;
+            s.PositionLimit = positionLimit;
         }
 
         static Quaternion ToUnity(QuatD q)
         {
             return new Quaternion((float)q.X, (float)q.Y, (float)q.Z, (float)q.W);
+        }
+
+        static Vector3 ToUnity(Vec3D v)
+        {
+            return new Vector3((float)v.X, (float)v.Y, (float)v.Z);
+        }
+
+        /// <summary>Moves the head or the avatar root by <paramref name="offset"/> (the avatar's axes) on top of its
+        /// animated or stored position, as <see cref="Apply"/> does for the rotation.</summary>
+        void ApplyPosition(Vec3D offset)
+        {
+            Transform t = positionTarget == PositionTarget.None ? null
+                : positionTarget == PositionTarget.Root ? PositionRoot : Target;
+            if (t != _moved)
+            {
+                RestorePosition();
+                _moved = t;
+            }
+            if (t == null) return;
+            Vector3 baseLocal = _positionApplied && t.localPosition == _lastPosition ? _baseLocalPosition : t.localPosition;
+            _baseLocalPosition = baseLocal;
+            // The avatar's axes in world space: the character root's, or else the moved object's rest axes.
+            Quaternion frame;
+            if (characterRoot != null) frame = characterRoot.rotation;
+            else if (t == Target) frame = (t.parent != null ? t.parent.rotation : Quaternion.identity) * _baseLocal;
+            else frame = t.rotation;
+            Vector3 world = frame * ToUnity(offset);
+            Vector3 local = t.parent != null ? t.parent.InverseTransformVector(world) : world;
+            t.localPosition = baseLocal + local;
+            _lastPosition = t.localPosition;
+            _positionApplied = true;
+        }
+
+        void RestorePosition()
+        {
+            if (_positionApplied && _moved != null && _moved.localPosition == _lastPosition) _moved.localPosition = _baseLocalPosition;
+            _positionApplied = false;
+            _moved = null;
         }
 
         void Apply(Quaternion rotation)

@@ -1,6 +1,7 @@
 // Per-frame head pose shaping, engine-independent so it can be tested outside Unity: recentering,
 // per-axis scale/invert/limits, frame-rate independent slerp smoothing and the ease back to neutral
-// when the stream is lost. HeadPoseDriver feeds it once per rendered frame.
+// when the stream is lost, for the rotation `q` and the optional head position `pos`. HeadPoseDriver
+// feeds it once per rendered frame.
 using System;
 
 namespace PoseBridge.Core
@@ -24,6 +25,12 @@ namespace PoseBridge.Core
         public double ReturnToNeutralTime = 0.3;
         /// <summary>Take the first live pose as neutral.</summary>
         public bool RecenterOnFirstPose;
+        /// <summary>Multiplier on the head position (`pos`).</summary>
+        public double PositionScale = 1;
+        /// <summary>Per-axis enable of the head position (x right, y up, z forward).</summary>
+        public bool MoveX = true, MoveY = true, MoveZ = true;
+        /// <summary>Largest applied offset per axis, metres either side of neutral.</summary>
+        public double PositionLimit = 0.5;
     }
 
     public sealed class HeadPoseProcessor
@@ -32,6 +39,9 @@ namespace PoseBridge.Core
         QuatD _current = QuatD.Identity;
         QuatD _neutral = QuatD.Identity;
         bool _hasNeutral, _recenterPending;
+        Vec3D _position = Vec3D.Zero;
+        Vec3D _neutralPosition = Vec3D.Zero;
+        bool _hasNeutralPosition;
 
         public HeadPoseProcessor(HeadPoseSettings settings = null)
         {
@@ -44,6 +54,10 @@ namespace PoseBridge.Core
         public bool IsLive { get; private set; }
         public bool HasNeutral { get { return _hasNeutral; } }
         public QuatD Neutral { get { return _neutral; } }
+        /// <summary>The smoothed head offset to apply, metres in the neutral head's axes (zero = neutral).</summary>
+        public Vec3D CurrentPosition { get { return _position; } }
+        /// <summary>True when the last live step had a position (`pos` not nil).</summary>
+        public bool HasPosition { get; private set; }
 
         /// <summary>The next live pose becomes the neutral pose.</summary>
         public void RequestRecenter() { _recenterPending = true; }
@@ -54,10 +68,16 @@ namespace PoseBridge.Core
             _hasNeutral = false;
             _recenterPending = false;
             _neutral = QuatD.Identity;
+            _hasNeutralPosition = false;
+            _neutralPosition = Vec3D.Zero;
         }
 
         /// <summary>Snap to neutral (e.g. when the component is re-enabled).</summary>
-        public void Reset() { _current = QuatD.Identity; }
+        public void Reset()
+        {
+            _current = QuatD.Identity;
+            _position = Vec3D.Zero;
+        }
 
         /// <summary>
         /// Advances one rendered frame of <paramref name="dt"/> seconds. <paramref name="hasPose"/> is false
@@ -67,23 +87,39 @@ namespace PoseBridge.Core
         {
             HeadPoseSettings s = Settings;
             QuatD target = QuatD.Identity;
+            Vec3D targetPosition = Vec3D.Zero;
             IsLive = hasPose && age <= s.LostTimeout && (pose.Tracked || !s.NeutralWhenUntracked);
+            HasPosition = IsLive && pose.HasPos && pose.Position.IsFinite;
             if (IsLive)
             {
                 QuatD q = pose.Rotation.Canonical();
                 if (s.Mirror) q = HeadRotation.Mirror(q);
+                Vec3D p = HasPosition ? (s.Mirror ? HeadPosition.Mirror(pose.Position) : pose.Position) : Vec3D.Zero;
                 if (_recenterPending || (s.RecenterOnFirstPose && !_hasNeutral))
                 {
                     _neutral = q;
                     _hasNeutral = true;
                     _recenterPending = false;
+                    _neutralPosition = p;
+                    _hasNeutralPosition = HasPosition;
                 }
                 target = Shape(_hasNeutral ? HeadRotation.Recenter(q, _neutral) : q);
+                if (HasPosition)
+                    targetPosition = HeadPosition.Shape(_hasNeutralPosition ? p - _neutralPosition : p, s.PositionScale,
+                                                        s.MoveX, s.MoveY, s.MoveZ, s.PositionLimit);
             }
+            // Without a live position (lost, or a daemon that sends none) the offset eases back to zero.
             double tau = IsLive ? s.SmoothingTime : s.ReturnToNeutralTime;
             double k = tau <= 0 ? 1.0 : 1.0 - Math.Exp(-Math.Max(0.0, dt) / tau);
             _current = QuatD.Slerp(_current, target, k);
+            _position = _position + (targetPosition - _position) * (HasPosition || !IsLive ? k : ReturnFactor(dt));
             return _current;
+        }
+
+        double ReturnFactor(double dt)
+        {
+            double tau = Settings.ReturnToNeutralTime;
+            return tau <= 0 ? 1.0 : 1.0 - Math.Exp(-Math.Max(0.0, dt) / tau);
         }
 
         /// <summary>Per-axis scale, invert and limits, applied to the dataset angles of a relative rotation.</summary>

@@ -36,6 +36,10 @@ namespace PoseBridge.Core
         public double BoxX0, BoxY0, BoxX1, BoxY1;
         /// <summary>Frame size in pixels (`frame`), 0 when absent.</summary>
         public int FrameWidth, FrameHeight;
+        /// <summary>True when the optional `pos` was present and not nil.</summary>
+        public bool HasPos;
+        /// <summary>Head position (`pos`), metres relative to the neutral, axes x right, y up, z forward (towards the camera).</summary>
+        public Vec3D Position;
         /// <summary>Local receive time, seconds since the Unix epoch (set by the client).</summary>
         public double TReceive;
         /// <summary>Stopwatch timestamp at receive (for the age of the latest pose).</summary>
@@ -55,9 +59,10 @@ namespace PoseBridge.Core
         static readonly byte[] KV = Ascii("v"), KSeq = Ascii("seq"), KTCapture = Ascii("t_capture"),
             KTPublish = Ascii("t_publish"), KFaceId = Ascii("face_id"), KTracked = Ascii("tracked"),
             KQ = Ascii("q"), KEuler = Ascii("euler"), KRaw = Ascii("raw"), KStd = Ascii("std"),
-            KBox = Ascii("box"), KFrame = Ascii("frame");
+            KBox = Ascii("box"), KFrame = Ascii("frame"), KPos = Ascii("pos");
 
-        // Every v1 key is required (as in posebridge.protocol.decode); raw and box may be nil.
+        // Every v1 key is required (as in posebridge.protocol.decode); raw and box may be nil. `pos` was
+        // added later and is optional (missing = nil), so messages of older daemons stay valid.
         const int HasV = 1, HasSeq = 2, HasTCapture = 4, HasTPublish = 8, HasTracked = 16, HasQ = 32, HasEuler = 64,
             HasFaceId = 128, HasRawKey = 256, HasStdKey = 512, HasBoxKey = 1024, HasFrame = 2048;
         const int Required = 4095;
@@ -88,7 +93,7 @@ namespace PoseBridge.Core
             if (r.PeekKind() != MsgPackKind.Map) return "payload is not a map";
             int n = r.ReadMapHeader();
             int seen = 0;
-            p.HasRaw = p.HasStd = p.HasBox = false;
+            p.HasRaw = p.HasStd = p.HasBox = p.HasPos = false;
             for (int i = 0; i < n; i++)
             {
                 if (r.PeekKind() != MsgPackKind.Str)
@@ -143,6 +148,15 @@ namespace PoseBridge.Core
                         p.BoxY1 = r.ReadDouble();
                     }
                 }
+                else if (Key(b, ks, kl, KPos))
+                {
+                    p.HasPos = !r.TryReadNil();
+                    if (p.HasPos)
+                    {
+                        if (r.ReadArrayHeader() != 3) return "pos must have 3 elements";
+                        p.Position = new Vec3D(r.ReadDouble(), r.ReadDouble(), r.ReadDouble());
+                    }
+                }
                 else if (Key(b, ks, kl, KFrame))
                 {
                     if (r.ReadArrayHeader() != 2) return "frame must have 2 elements";
@@ -158,6 +172,7 @@ namespace PoseBridge.Core
                 ? "schema version newer than supported (1)" : "invalid schema version";
             QuatD q = p.Rotation;
             if (!IsFinite(q.X) || !IsFinite(q.Y) || !IsFinite(q.Z) || !IsFinite(q.W)) return "q has a non-finite component";
+            if (p.HasPos && !p.Position.IsFinite) return "pos has a non-finite component";
             return null;
         }
 

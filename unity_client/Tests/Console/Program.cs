@@ -126,6 +126,7 @@ namespace PoseBridge.ConsoleTests
                   .Append(", \"euler\": [").Append(F(p.Euler.Yaw)).Append(", ").Append(F(p.Euler.Pitch)).Append(", ").Append(F(p.Euler.Roll)).Append("]")
                   .Append(", \"q_from_euler\": [").Append(F(mine.X)).Append(", ").Append(F(mine.Y)).Append(", ")
                   .Append(F(mine.Z)).Append(", ").Append(F(mine.W)).Append("]")
+                  .Append(", \"pos\": ").Append(p.HasPos ? "[" + F(p.Position.X) + ", " + F(p.Position.Y) + ", " + F(p.Position.Z) + "]" : "null")
                   .Append(", \"t_capture\": ").Append(F(p.TCapture)).Append(", \"t_publish\": ").Append(F(p.TPublish))
                   .Append(", \"t_receive\": ").Append(F(p.TReceive)).Append("}\n");
             }

@@ -21,6 +21,7 @@ namespace PoseBridge.ConsoleTests
             Rotations(Path.Combine(vectorsDir, "rotations.json"));
             ZmtpCodec();
             Processor();
+            PositionProcessor();
             NoAllocationDecoding(Path.Combine(vectorsDir, "messages.json"));
             FakePeerFaults();
             StopNeverHangs();
@@ -70,6 +71,8 @@ namespace PoseBridge.ConsoleTests
             var doc = Obj(Parse(File.ReadAllText(path)));
             Check.That((double)doc["schema_version"] == PoseDecoder.SchemaVersion, "messages.json schema version");
             TypicalHex = (string)Obj(Arr(doc["valid"])[0])["payload_hex"];
+            int withPos = 0;
+            bool olderSeen = false;
             foreach (object o in Arr(doc["valid"]))
             {
                 var v = Obj(o);
@@ -104,6 +107,28 @@ namespace PoseBridge.ConsoleTests
                 }
                 double[] frame = Nums(d["frame"]);
                 Check.That(p.FrameWidth == (int)frame[0] && p.FrameHeight == (int)frame[1], name + ": frame");
+                // `pos` is optional: absent (older publishers) or nil -> HasPos false; else exact.
+                if (!d.ContainsKey("pos") || d["pos"] == null) Check.That(!p.HasPos, name + ": pos nil or absent");
+                else
+                {
+                    double[] pos = Nums(d["pos"]);
+                    Check.That(p.HasPos && p.Position.X == pos[0] && p.Position.Y == pos[1] && p.Position.Z == pos[2], name + ": pos exact");
+                    withPos++;
+                }
+                if (name == "older_publisher_without_pos") olderSeen = true;
+            }
+            Check.That(withPos >= 2 && olderSeen, "messages.json has vectors with pos (" + withPos + ") and one without the key");
+            // HasPos is reset per message: a message without pos after one with it reads as nil.
+            {
+                var p = new PoseSample();
+                foreach (object o in Arr(doc["valid"]))
+                {
+                    var v = Obj(o);
+                    byte[] payload = Hex((string)v["payload_hex"]);
+                    PoseDecoder.TryDecode(payload, 0, payload.Length, ref p);
+                    bool expect = Obj(v["decoded"])["pos"] != null;
+                    Check.That(p.HasPos == expect, v["name"] + ": HasPos after decoding into a reused sample");
+                }
             }
             foreach (object o in Arr(doc["invalid"]))
             {
@@ -268,6 +293,73 @@ namespace PoseBridge.ConsoleTests
             var none = new PoseSample();
             lost.Step(false, ref none, double.PositiveInfinity, 1 / 60.0);
             Check.That(!lost.IsLive, "processor: no pose yet -> neutral");
+        }
+
+        static PoseSample PoseAt(double x, double y, double z, bool tracked = true)
+        {
+            var p = Pose(0, 0, 0, tracked);
+            p.HasPos = true;
+            p.Position = new Vec3D(x, y, z);
+            return p;
+        }
+
+        static bool Near(Vec3D a, Vec3D b, double tol)
+        {
+            return Math.Abs(a.X - b.X) <= tol && Math.Abs(a.Y - b.Y) <= tol && Math.Abs(a.Z - b.Z) <= tol;
+        }
+
+        static void PositionProcessor()
+        {
+            var s = new HeadPoseSettings { SmoothingTime = 0, ReturnToNeutralTime = 0.1 };
+            var proc = new HeadPoseProcessor(s);
+            var p = PoseAt(0.05, -0.02, 0.10);
+            proc.Step(true, ref p, 0.01, 1 / 60.0);
+            Check.That(proc.HasPosition && Near(proc.CurrentPosition, new Vec3D(0.05, -0.02, 0.10), 1e-12), "position: pass-through " + proc.CurrentPosition);
+
+            s.PositionScale = 2; s.MoveY = false; s.PositionLimit = 0.15;
+            proc.Step(true, ref p, 0.01, 1 / 60.0);
+            Check.That(Near(proc.CurrentPosition, new Vec3D(0.10, 0, 0.15), 1e-12), "position: scale, axis enable, limit " + proc.CurrentPosition);
+            s.PositionScale = 1; s.MoveY = true; s.PositionLimit = 0.5;
+
+            s.Mirror = true;
+            proc.Step(true, ref p, 0.01, 1 / 60.0);
+            Check.That(Near(proc.CurrentPosition, new Vec3D(-0.05, -0.02, 0.10), 1e-12), "position: mirror negates x " + proc.CurrentPosition);
+            s.Mirror = false;
+
+            // Local recenter: the current position becomes zero; later motion is relative to it.
+            proc.RequestRecenter();
+            proc.Step(true, ref p, 0.01, 1 / 60.0);
+            Check.That(Near(proc.CurrentPosition, Vec3D.Zero, 1e-12), "position: recenter -> zero");
+            var p2 = PoseAt(0.08, -0.02, 0.05);
+            proc.Step(true, ref p2, 0.01, 1 / 60.0);
+            Check.That(Near(proc.CurrentPosition, new Vec3D(0.03, 0, -0.05), 1e-12), "position: relative to the local neutral " + proc.CurrentPosition);
+            proc.ClearRecenter();
+            proc.Step(true, ref p2, 0.01, 1 / 60.0);
+            Check.That(Near(proc.CurrentPosition, new Vec3D(0.08, -0.02, 0.05), 1e-12), "position: clear recenter");
+
+            // Smoothing follows the same time constant as the rotation.
+            s.SmoothingTime = 0.05;
+            var start = proc.CurrentPosition;
+            var p3 = PoseAt(0.18, -0.02, 0.05);
+            proc.Step(true, ref p3, 0.01, 0.05);
+            double expect = 0.08 + 0.10 * (1 - Math.Exp(-1));
+            Check.Near(proc.CurrentPosition.X, expect, 1e-12, "position: smoothing time constant");
+            s.SmoothingTime = 0;
+
+            // Lost (untracked) or a message without pos: eases back to zero with ReturnToNeutralTime.
+            var lost = PoseAt(0.18, -0.02, 0.05, tracked: false);
+            proc.Step(true, ref p3, 0.01, 1 / 60.0);
+            proc.Step(true, ref lost, 0.01, 0.1);
+            Check.That(!proc.IsLive && Math.Abs(proc.CurrentPosition.X - 0.18 * Math.Exp(-1)) < 1e-12, "position: lost eases to zero " + proc.CurrentPosition);
+            var noPos = Pose(0, 0, 0);
+            proc.Step(true, ref p3, 0.01, 1 / 60.0);
+            proc.Step(true, ref noPos, 0.01, 0.1);
+            Check.That(proc.IsLive && !proc.HasPosition && Math.Abs(proc.CurrentPosition.X - 0.18 * Math.Exp(-1)) < 1e-12,
+                "position: a message without pos eases to zero " + proc.CurrentPosition);
+            for (int i = 0; i < 100; i++) proc.Step(true, ref noPos, 0.01, 0.1);
+            Check.That(proc.CurrentPosition.Length < 1e-6, "position: reaches zero without pos");
+            proc.Reset();
+            Check.That(proc.CurrentPosition.Length == 0, "position: Reset");
         }
 
         static void ZmtpCodec()

@@ -52,7 +52,9 @@ namespace UnityEngine
         public Quaternion localRotation { get { throw StandIn.NotUnity(); } set { throw StandIn.NotUnity(); } }
         public Vector3 forward { get { throw StandIn.NotUnity(); } set { throw StandIn.NotUnity(); } }
         public Transform parent { get { throw StandIn.NotUnity(); } set { throw StandIn.NotUnity(); } }
+        public Transform root { get { throw StandIn.NotUnity(); } }
         public void SetParent(Transform parent, bool worldPositionStays) { throw StandIn.NotUnity(); }
+        public Vector3 InverseTransformVector(Vector3 vector) { throw StandIn.NotUnity(); }
     }
 
     public sealed class GameObject : Object
@@ -92,6 +94,10 @@ namespace UnityEngine
         public static Vector3 operator +(Vector3 a, Vector3 b) { throw StandIn.NotUnity(); }
         public static Vector3 operator -(Vector3 a) { throw StandIn.NotUnity(); }
         public static Vector3 operator *(Vector3 a, float d) { throw StandIn.NotUnity(); }
+        public static bool operator ==(Vector3 lhs, Vector3 rhs) { throw StandIn.NotUnity(); }
+        public static bool operator !=(Vector3 lhs, Vector3 rhs) { throw StandIn.NotUnity(); }
+        public override bool Equals(object other) { throw StandIn.NotUnity(); }
+        public override int GetHashCode() { throw StandIn.NotUnity(); }
     }
 
     public struct Quaternion
