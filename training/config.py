@@ -31,6 +31,7 @@ class ModelConfig:
     pretrained: str = ""  # a local torchvision ImageNet state_dict file (.pth); never downloaded
     crop_protocol: str = "loose"  # recorded in the checkpoint: "loose" (margin around a box) or "3ddfa"
     name: str = ""  # model name in the checkpoint metadata (default: the run name)
+    box_head: bool = False  # also predict where the face's ROI is relative to the crop (for tracking)
 
 
 @dataclass
@@ -53,6 +54,7 @@ class DataConfig:
     shift_jitter: float = 0.0  # random crop-box shift up to this fraction of its side
     shift_jitter_y: float = -1.0  # the vertical shift's own limit; < 0: the same as shift_jitter
     color_jitter: float = 0.0  # random brightness/contrast factor in [1 - c, 1 + c]
+    rotate_deg: float = 0.0  # random in-plane rotation in [-r, r] degrees; the labels turn with it exactly
     augment: bool = True  # False: training uses the test-time transform (overfit checks)
 
 
@@ -63,6 +65,7 @@ class LossConfig:
     target: str = "hard"  # "hard" (one bin) or "soft" (Gaussian over bin centres, sigma degrees)
     soft_sigma: float = 3.0
     weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # yaw, pitch, roll
+    box_weight: float = 1.0  # weight of the box head's smooth-L1 loss (model.box_head)
 
 
 @dataclass

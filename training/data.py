@@ -100,6 +100,7 @@ class Record:
     angles: tuple[float, float, float]  # yaw, pitch, roll degrees; NaN = missing
     box: Box | None = None  # landmark box to loosen, or None for an image that is already a face crop
     group: str = ""
+    weights: tuple[float, float, float] | None = None  # per-angle sample weights (None = 1, 1, 1)
 
 
 @dataclass
@@ -311,5 +312,7 @@ class View(Dataset):
         idx = self.indices[i]
         image, box, angles = self.base.load(idx)
         rng = sample_rng(self.seed, self.epoch, i)
-        x, y = self.transform(image, box, angles, rng)
-        return {"image": x, "angles": y, "index": torch.tensor(idx)}
+        x, y, target = self.transform(image, box, angles, rng)
+        w = self.base.records[idx].weights
+        weights = torch.tensor(w if w is not None else (1.0, 1.0, 1.0), dtype=torch.float32)
+        return {"image": x, "angles": y, "box": target, "weights": weights, "index": torch.tensor(idx)}

@@ -1,11 +1,15 @@
 """Distillation data: AFLW face crops (3DDFA ROI, 120x120) with targets from published teachers.
 
 `../shared/data/aflw-yaw-crops/labels.csv` holds, per crop, the AFLW yaw annotation and the
-predictions of three teachers (opentrack head-pose-0.4-small, WHENet, FSA-Net). The target of each
-angle is a fixed weighted average of the teachers (opentrack dominates: 3.27 mean MAE on AFLW2000 in
-this protocol vs 5.45 / 5.42). Crops with a teacher angle beyond +-99 degrees (outside the 66 bins)
-and crops where the teachers' yaw disagrees with the human AFLW yaw by more than
-`max_yaw_disagreement` degrees (a teacher failure, usually) are left out and counted.
+predictions of four teachers (opentrack head-pose-0.4-small, WHENet, FSA-Net, 3DDFA_V2 mb05). The
+target of each angle is a fixed weighted average of the teachers, per angle (`weights` maps a teacher
+to a weight for all three angles, or an angle to such a map). Crops with a teacher angle beyond +-99
+degrees (outside the 66 bins) and crops where the target yaw disagrees with the human AFLW yaw by
+more than `max_yaw_disagreement` degrees (a teacher failure, usually) are left out and counted. With
+`agreement_sigma` > 0 every crop and angle gets a weight 1 / (1 + (d / sigma)^2) where d is how much
+opentrack and mb05 disagree on that angle: their disagreement tracks opentrack's own error
+(docs/models.md), so doubtful targets count less. landmarks21.csv's eye line gives an independent
+check of roll (training/validation_checks.py).
 
 AFLW2000 is the benchmark: any file named like an AFLW2000 image is refused (`check_not_aflw2000`).
 Crops are decoded once into RAM (19k x 120x120x3 uint8 = 0.8 GB); augmentation is per sample in
@@ -29,7 +33,7 @@ from posebridge.errors import ConfigError, InputFileError, PoseBridgeError
 from posebridge.paths import shared_data
 from training.data import PoseDataset, Record, register_dataset
 
-TEACHERS = ("opentrack", "whenet", "fsanet")
+TEACHERS = ("opentrack", "whenet", "fsanet", "tddfa_mb05")
 ANGLE_NAMES = ("yaw", "pitch", "roll")
 DEFAULT_ROOT = shared_data("aflw-yaw-crops")
 AFLW2000_DEV = shared_data("aflw2000-dev")
@@ -103,16 +107,29 @@ DEFAULT_WEIGHTS = {"opentrack": 0.8, "whenet": 0.1, "fsanet": 0.1}
 
 @dataclass
 class TargetConfig:
-    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))  # teacher -> w, or angle -> that
     max_angle: float = 99.0  # every teacher angle must be within +-max_angle (the bins' range)
     max_yaw_disagreement: float = 30.0  # |teacher target yaw - AFLW yaw| above this drops the crop; 0 = off
+    agreement_sigma: float = 0.0  # > 0: per-angle sample weight 1 / (1 + (|opentrack - mb05| / sigma)^2)
 
     def __post_init__(self) -> None:
-        unknown = set(self.weights) - set(TEACHERS)
-        if unknown:
-            raise ConfigError(f"distill.weights: unknown teacher(s) {sorted(unknown)}; known: {TEACHERS}")
-        if sum(self.weights.values()) <= 0:
-            raise ConfigError("distill.weights: must sum to a positive number")
+        for angle, table in self.per_angle().items():
+            unknown = set(table) - set(TEACHERS)
+            if unknown:
+                raise ConfigError(f"distill.weights.{angle}: unknown teacher(s) {sorted(unknown)}; "
+                                  f"known: {TEACHERS}")
+            if sum(table.values()) <= 0:
+                raise ConfigError(f"distill.weights.{angle}: must sum to a positive number")
+
+    def per_angle(self) -> dict[str, dict[str, float]]:
+        """angle -> {teacher: weight} (a flat teacher map applies to every angle)."""
+        if set(self.weights) <= set(ANGLE_NAMES) and self.weights:
+            missing = [a for a in ANGLE_NAMES if a not in self.weights]
+            if missing:
+                raise ConfigError(f"distill.weights: per-angle weights need yaw, pitch and roll (missing "
+                                  f"{', '.join(missing)})")
+            return {a: dict(self.weights[a]) for a in ANGLE_NAMES}
+        return {a: dict(self.weights) for a in ANGLE_NAMES}
 
 
 @dataclass
@@ -120,12 +137,18 @@ class Targets:
     angles: np.ndarray  # (N, 3) float32 target yaw, pitch, roll
     keep: np.ndarray  # (N,) bool
     counts: dict[str, int]
+    weights: np.ndarray | None = None  # (N, 3) per-sample, per-angle weights (agreement_sigma)
 
 
 def build_targets(labels: TeacherLabels, cfg: TargetConfig) -> Targets:
-    total = sum(cfg.weights.values())
-    angles = sum(w / total * labels.teachers[t] for t, w in cfg.weights.items() if w)
-    in_range = np.all([np.all(np.abs(v) <= cfg.max_angle, axis=1) for v in labels.teachers.values()], axis=0)
+    columns = []
+    for i, table in enumerate(cfg.per_angle().values()):
+        total = sum(table.values())
+        columns.append(sum(w / total * labels.teachers[t][:, i] for t, w in table.items() if w))
+    angles = np.stack(columns, axis=1)
+    used = {t for table in cfg.per_angle().values() for t, w in table.items() if w}
+    in_range = np.all([np.all(np.abs(labels.teachers[t]) <= cfg.max_angle, axis=1) for t in sorted(used)],
+                      axis=0)
     agree = np.ones(len(labels.names), bool)
     if cfg.max_yaw_disagreement > 0:
         agree = np.abs(angles[:, 0] - labels.aflw_yaw) <= cfg.max_yaw_disagreement
@@ -136,7 +159,11 @@ def build_targets(labels: TeacherLabels, cfg: TargetConfig) -> Targets:
         "yaw_disagreement": int((in_range & ~agree).sum()),
         "kept": int(keep.sum()),
     }
-    return Targets(angles.astype(np.float32), keep, counts)
+    weights = None
+    if cfg.agreement_sigma > 0:
+        d = np.abs(labels.teachers["opentrack"] - labels.teachers["tddfa_mb05"])
+        weights = (1.0 / (1.0 + (d / cfg.agreement_sigma) ** 2)).astype(np.float32)
+    return Targets(angles.astype(np.float32), keep, counts, weights)
 
 
 # ----------------------------------------------------------------------------- images
@@ -160,12 +187,14 @@ def load_crops(image_dir: str | os.PathLike, names: Sequence[str], size: int = 1
 # ----------------------------------------------------------------------------- trainer dataset
 @register_dataset("aflw_distill")
 def aflw_distill(root: str = str(DEFAULT_ROOT), weights: dict | None = None, max_angle: float = 99.0,
-                 max_yaw_disagreement: float = 30.0, limit: int = 0, progress: bool = True) -> PoseDataset:
+                 max_yaw_disagreement: float = 30.0, agreement_sigma: float = 0.0, limit: int = 0,
+                 progress: bool = True) -> PoseDataset:
     """AFLW crops (3DDFA protocol) with weighted-teacher targets for yaw, pitch and roll.
 
     Options ([data.options]): `root` (aflw-yaw-crops folder), `weights` (teacher -> weight, e.g.
-    {opentrack = 0.8, whenet = 0.1, fsanet = 0.1}), `max_angle`, `max_yaw_disagreement` (see module
-    docstring), `limit` (first N kept crops, for smoke runs). Every crop is decoded into RAM once.
+    {opentrack = 0.8, whenet = 0.1, fsanet = 0.1}, or per angle {yaw = {...}, pitch = {...}, roll =
+    {...}}), `max_angle`, `max_yaw_disagreement`, `agreement_sigma` (see module docstring), `limit`
+    (first N kept crops, for smoke runs). Every crop is decoded into RAM once.
     The trainer holds out its validation split from these records (data.val_fraction, by crop name).
     """
     root_path = Path(root)
@@ -175,14 +204,16 @@ def aflw_distill(root: str = str(DEFAULT_ROOT), weights: dict | None = None, max
     check_not_aflw2000(labels.names, root_path / "labels.csv")
     image_dir = root_path / "images"
     check_not_aflw2000([p.name for p in image_dir.glob("*")] if image_dir.is_dir() else [], image_dir)
-    cfg = TargetConfig(dict(weights) if weights else dict(DEFAULT_WEIGHTS), max_angle, max_yaw_disagreement)
+    cfg = TargetConfig(dict(weights) if weights else dict(DEFAULT_WEIGHTS), max_angle, max_yaw_disagreement,
+                       agreement_sigma)
     tg = build_targets(labels, cfg)
     idx = np.flatnonzero(tg.keep)
     if limit and limit > 0:
         idx = idx[:limit]
     names = [labels.names[i] for i in idx]
     images = load_crops(image_dir, names, progress=progress)
-    records = [Record(images[k], tuple(float(a) for a in tg.angles[i]), None, Path(n).stem)
+    records = [Record(images[k], tuple(float(a) for a in tg.angles[i]), None, Path(n).stem,
+                      None if tg.weights is None else tuple(float(w) for w in tg.weights[i]))
                for k, (i, n) in enumerate(zip(idx, names, strict=True))]
     skipped = {"teacher angle beyond range": tg.counts["teacher_beyond_range"],
                "teacher/AFLW yaw disagreement": tg.counts["yaw_disagreement"]}

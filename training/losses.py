@@ -1,4 +1,5 @@
-"""The seed's multiple loss, per angle: cross-entropy on the bin + alpha x MSE on the expected angle.
+"""The seed's multiple loss, per angle: cross-entropy on the bin + alpha x MSE on the expected angle,
+optionally weighted per sample and angle (teacher agreement), plus the box head's smooth-L1 loss.
 
 The expectation is `posebridge.models.bins.decode` (softmax over the bin angles of the checkpoint's
 BinSpec, bin centres for models trained here), the same decoding inference uses. Variants: "cls"
@@ -37,7 +38,9 @@ def soft_targets(angle: torch.Tensor, spec: BinSpec, sigma: float) -> torch.Tens
 
 
 def angle_loss(logits: torch.Tensor, angle: torch.Tensor, spec: BinSpec, kind: str = "multi",
-               alpha: float = 1.0, target: str = "hard", sigma: float = 3.0) -> AngleLoss:
+               alpha: float = 1.0, target: str = "hard", sigma: float = 3.0,
+               weight: torch.Tensor | None = None) -> AngleLoss:
+    """One head's loss; `weight` (N,) weighs each sample's terms (a weighted mean over valid samples)."""
     angle = angle.to(logits.device, torch.float32)
     finite = torch.isfinite(angle)
     safe = torch.where(finite, angle, torch.zeros_like(angle))
@@ -49,11 +52,17 @@ def angle_loss(logits: torch.Tensor, angle: torch.Tensor, spec: BinSpec, kind: s
     if n == 0:
         return AngleLoss(zero, zero, zero, pred.detach(), valid)
     lg, t = logits[valid].float(), safe[valid]
+    w = None if weight is None else weight.to(logits.device, torch.float32)[valid]
     if target == "soft":
-        ce = -(soft_targets(t, spec, sigma) * F.log_softmax(lg, dim=-1)).sum(-1).mean()
+        ce_each = -(soft_targets(t, spec, sigma) * F.log_softmax(lg, dim=-1)).sum(-1)
     else:
-        ce = F.cross_entropy(lg, idx[valid])
-    mse = F.mse_loss(pred[valid], t)
+        ce_each = F.cross_entropy(lg, idx[valid], reduction="none")
+    mse_each = (pred[valid] - t) ** 2
+    if w is None:
+        ce, mse = ce_each.mean(), mse_each.mean()
+    else:
+        norm = w.sum().clamp_min(1e-6)
+        ce, mse = (ce_each * w).sum() / norm, (mse_each * w).sum() / norm
     if kind == "cls":
         total = ce
     elif kind == "reg":
@@ -65,11 +74,23 @@ def angle_loss(logits: torch.Tensor, angle: torch.Tensor, spec: BinSpec, kind: s
 
 def pose_loss(outputs: tuple[torch.Tensor, ...], angles: torch.Tensor, bins: dict[str, BinSpec],
               kind: str = "multi", alpha: float = 1.0, target: str = "hard", sigma: float = 3.0,
-              weights: tuple[float, ...] = (1.0, 1.0, 1.0)) -> tuple[torch.Tensor, dict[str, AngleLoss]]:
-    """Sum over yaw, pitch, roll of weight x angle_loss. angles: (N, 3) degrees, NaN = missing."""
+              weights: tuple[float, ...] = (1.0, 1.0, 1.0),
+              sample_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, AngleLoss]]:
+    """Sum over yaw, pitch, roll of weight x angle_loss. angles: (N, 3) degrees, NaN = missing;
+    `sample_weights` (N, 3): per-sample, per-angle weights (None: all 1). `outputs` may carry a 4th
+    tensor (the box head's), which is ignored here (see `box_loss`)."""
     parts = {
-        name: angle_loss(out, angles[:, i], bins[name], kind, alpha, target, sigma)
-        for i, (name, out) in enumerate(zip(ANGLES, outputs, strict=True))
+        name: angle_loss(out, angles[:, i], bins[name], kind, alpha, target, sigma,
+                         None if sample_weights is None else sample_weights[:, i])
+        for i, (name, out) in enumerate(zip(ANGLES, outputs[:3], strict=True))
     }
     total = sum(w * parts[a].total for w, a in zip(weights, ANGLES, strict=True))
     return total, parts
+
+
+def box_loss(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The box head's smooth-L1 loss (beta 0.05) against the exact (dx, dy, log_scale) targets, and
+    the mean absolute error per component (detached)."""
+    target = target.to(pred.device, torch.float32)
+    loss = F.smooth_l1_loss(pred.float(), target, beta=0.05)
+    return loss, (pred.detach().float() - target).abs().mean(0)

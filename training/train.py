@@ -38,7 +38,7 @@ from posebridge.models.checkpoint import read_checkpoint, save_checkpoint
 from posebridge.models.network import PoseNet, build_model
 from training.config import TrainConfig, dump_toml, load_config
 from training.data import PoseDataset, View, create_dataset, split_by_group
-from training.losses import pose_loss
+from training.losses import box_loss, pose_loss
 from training.plots import plot_curves
 from training.transforms import Transform
 
@@ -133,7 +133,7 @@ def load_pretrained(model: PoseNet, path: str) -> int:
 
 
 def make_model(cfg: TrainConfig) -> PoseNet:
-    model = build_model(cfg.model.backbone, bins_from_config(cfg))
+    model = build_model(cfg.model.backbone, bins_from_config(cfg), box_head=cfg.model.box_head)
     if cfg.model.init == "xavier":
         xavier_init(model)
     if cfg.model.pretrained:
@@ -169,7 +169,8 @@ def make_meta(cfg: TrainConfig, dataset: PoseDataset | None = None) -> ModelMeta
         crop=crop,
         provenance={"source": "trained with posebridge training.train", "notes": f"run {cfg.run.name}"},
         extra={"train_dataset": cfg.data.train, "train_resize": cfg.resize,
-               "loss": cfg.loss.kind, "train_samples": len(dataset) if dataset is not None else 0},
+               "loss": cfg.loss.kind, "train_samples": len(dataset) if dataset is not None else 0,
+               "box_head": cfg.model.box_head},
     )
 
 
@@ -184,6 +185,11 @@ class Meter:
         self.err = dict.fromkeys(ANGLES, 0.0)
         self.n = dict.fromkeys(ANGLES, 0)
         self.total, self.batches = 0.0, 0
+        self.box_err, self.box_n = torch.zeros(3), 0
+
+    def add_box(self, err: torch.Tensor, n: int) -> None:
+        self.box_err += err.cpu() * n
+        self.box_n += n
 
     def add(self, total: torch.Tensor, parts: dict, angles: torch.Tensor) -> None:
         self.total += float(total.detach())
@@ -205,6 +211,9 @@ class Meter:
         maes = [out[f"{prefix}_mae_{a}"] for a in ANGLES if self.n[a]]
         out[f"{prefix}_loss"] = self.total / self.batches if self.batches else math.nan
         out[f"{prefix}_mae"] = float(np.mean(maes)) if maes else math.nan
+        if self.box_n:  # box head: mean |error| of dx, dy (fractions of the crop side) and log scale
+            for name, e in zip(("dx", "dy", "dlogs"), (self.box_err / self.box_n).tolist(), strict=True):
+                out[f"{prefix}_box_{name}"] = e
         return out
 
 
@@ -219,9 +228,12 @@ def evaluate(model: nn.Module, loader: DataLoader, bins: dict[str, BinSpec], cfg
     meter = Meter()
     for batch in tqdm(loader, desc=prefix, leave=False, disable=not progress):
         x, y = batch["image"].to(device), batch["angles"]
-        outputs = model(x)
+        outputs = model(x, with_box=cfg.model.box_head)
         total, parts = pose_loss(outputs, y.to(device), bins, cfg.loss.kind, cfg.loss.alpha,
                                  cfg.loss.target, cfg.loss.soft_sigma, tuple(cfg.loss.weights))
+        if cfg.model.box_head:
+            _, err = box_loss(outputs[3], batch["box"])
+            meter.add_box(err, len(x))
         meter.add(total, parts, y)
     model.train(was_training)
     return meter.row(prefix)
@@ -415,7 +427,11 @@ class Trainer:
                 outputs = self._forward(x)
             total, parts = pose_loss(tuple(o.float() for o in outputs), y.to(rt.device), self.bins,
                                      cfg.loss.kind, cfg.loss.alpha, cfg.loss.target, cfg.loss.soft_sigma,
-                                     tuple(cfg.loss.weights))
+                                     tuple(cfg.loss.weights), batch["weights"].to(rt.device))
+            if cfg.model.box_head:
+                b_loss, b_err = box_loss(outputs[3], batch["box"])
+                total = total + cfg.loss.box_weight * b_loss
+                meter.add_box(b_err, len(x))
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(total).backward()
             if cfg.optim.grad_clip > 0:
@@ -442,16 +458,17 @@ class Trainer:
     def _forward(self, x: torch.Tensor):
         """The training forward. A compiled network that cannot be built (torch.compile needs a working C++
         compiler on CPU) falls back to eager mode with one warning instead of ending the run."""
+        box = self.cfg.model.box_head
         if self.compile_checked:
-            return self.net(x)
+            return self.net(x, with_box=box)
         try:
-            outputs = self.net(x)
+            outputs = self.net(x, with_box=box)
         except torch._dynamo.exc.BackendCompilerFailed as exc:
             lines = str(exc).strip().splitlines()
             log.warning("run.compile: torch.compile failed (%s); training in eager mode instead",
                         lines[0][:200] if lines else type(exc).__name__)
             self.net = self.eager_net
-            outputs = self.net(x)
+            outputs = self.net(x, with_box=box)
         self.compile_checked = True
         return outputs
 

@@ -1,6 +1,12 @@
 """Preprocessing as in the seed: loose crop around the landmarks (random margin in training), resize,
 random crop (train) or centre crop (test), ImageNet mean/std; label-preserving augmentations
-(horizontal flip negates yaw and roll; Gaussian blur; optional box jitter and colour jitter).
+(horizontal flip negates yaw and roll; Gaussian blur; optional box jitter and colour jitter) and a
+label-exact one: an in-plane rotation by theta turns the head's rotation into Rz(theta) R in the camera
+frame (posebridge.output.rotation.rotate_in_plane).
+
+Each sample also gets the box head's target: where the un-jittered ROI (the crop a test would use)
+lies relative to the crop actually cut, as (dx, dy) in units of the crop's side, in the crop's own
+(rotated, mirrored) axes, and log(ROI side / crop side). Jitter, rotation and flip make it exact.
 
 All randomness comes from the `numpy.random.Generator` passed in, so a sample's augmentation depends
 only on (seed, epoch, index): resumed runs and any number of loader workers see the same pixels.
@@ -14,8 +20,8 @@ import cv2
 import numpy as np
 import torch
 
-from posebridge.inference.crops import crop_square
 from posebridge.inference.meta import IMAGENET_MEAN, IMAGENET_STD
+from posebridge.output.rotation import rotate_in_plane
 
 Box = tuple[float, float, float, float]
 
@@ -62,6 +68,7 @@ class Transform:
     shift_jitter: float = 0.0
     shift_jitter_y: float = -1.0  # < 0: the same as shift_jitter
     color_jitter: float = 0.0
+    rotate_deg: float = 0.0
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 
@@ -73,51 +80,86 @@ class Transform:
             input_size=cfg.model.input_size, resize=cfg.resize, train=augment,
             margin_min=d.margin_min, margin_max=d.margin_max, flip=d.flip, blur=d.blur,
             scale_jitter=d.scale_jitter, shift_jitter=d.shift_jitter, shift_jitter_y=d.shift_jitter_y,
-            color_jitter=d.color_jitter,
+            color_jitter=d.color_jitter, rotate_deg=d.rotate_deg,
         )  # fmt: skip
 
-    def crop_box(self, image: np.ndarray, box: Box | None, rng: np.random.Generator) -> Box:
+    def base_box(self, image: np.ndarray, box: Box | None, rng: np.random.Generator) -> Box:
+        """The un-jittered crop box: the whole (square) image for a face crop, else the landmark box
+        loosened by a margin k (random in [margin_min, margin_max] in training, the middle in tests)."""
         if box is None:
             h, w = image.shape[:2]
             side = float(max(h, w))
             cx, cy = w / 2, h / 2
-            box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-        else:
-            k = rng.uniform(self.margin_min, self.margin_max) if self.train else (
-                (self.margin_min + self.margin_max) / 2)
-            box = loose_box(box, k)
-        shift_y = self.shift_jitter if self.shift_jitter_y < 0 else self.shift_jitter_y
-        if self.train and (self.scale_jitter or self.shift_jitter or shift_y):
-            x0, y0, x1, y1 = box
-            side = (x1 - x0) * rng.uniform(1 - self.scale_jitter, 1 + self.scale_jitter)
-            cx = (x0 + x1) / 2 + rng.uniform(-1, 1) * self.shift_jitter * (x1 - x0)
-            cy = (y0 + y1) / 2 + rng.uniform(-1, 1) * shift_y * (y1 - y0)
-            box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-        return box
+            return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+        k = rng.uniform(self.margin_min, self.margin_max) if self.train else (
+            (self.margin_min + self.margin_max) / 2)
+        return loose_box(box, k)
 
-    def pixels(self, image: np.ndarray, box: Box | None, angles: np.ndarray,
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """The augmented uint8 crop (input_size square, BGR) and its angles."""
+    def jitter(self, box: Box, rng: np.random.Generator) -> Box:
+        """The box moved and scaled at random (training with scale/shift jitter), else itself."""
+        shift_y = self.shift_jitter if self.shift_jitter_y < 0 else self.shift_jitter_y
+        if not (self.train and (self.scale_jitter or self.shift_jitter or shift_y)):
+            return box
+        x0, y0, x1, y1 = box
+        side = (x1 - x0) * rng.uniform(1 - self.scale_jitter, 1 + self.scale_jitter)
+        cx = (x0 + x1) / 2 + rng.uniform(-1, 1) * self.shift_jitter * (x1 - x0)
+        cy = (y0 + y1) / 2 + rng.uniform(-1, 1) * shift_y * (y1 - y0)
+        return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+
+    def crop_box(self, image: np.ndarray, box: Box | None, rng: np.random.Generator) -> Box:
+        return self.jitter(self.base_box(image, box, rng), rng)
+
+    def sample(self, image: np.ndarray, box: Box | None, angles: np.ndarray,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The augmented uint8 crop (input_size square, BGR), its angles and its box-head target."""
         angles = np.asarray(angles, dtype=np.float32)
-        crop = crop_square(image, self.crop_box(image, box, rng), self.resize)
+        base = self.base_box(image, box, rng)
+        cut = self.jitter(base, rng)
+        theta = 0.0
+        if self.train and self.rotate_deg and np.all(np.isfinite(angles)):
+            theta = float(rng.uniform(-self.rotate_deg, self.rotate_deg))  # clockwise, degrees
+            angles = rotate_in_plane(*angles, theta).astype(np.float32)
+        side = cut[2] - cut[0]
+        scale = self.resize / side
+        cx, cy = (cut[0] + cut[2]) / 2, (cut[1] + cut[3]) / 2
+        m = cv2.getRotationMatrix2D((cx, cy), -theta, scale)  # OpenCV's positive angle is anticlockwise
+        m[0, 2] += self.resize / 2 - cx
+        m[1, 2] += self.resize / 2 - cy
+        warp = m if scale >= 0.5 else _shrink_m(m, image, scale)
+        crop = cv2.warpAffine(_shrunk(image, scale, m), warp, (self.resize, self.resize),
+                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         off = self.resize - self.input_size
+        ox = oy = 0
         if off > 0:
             if self.train:
                 ox, oy = int(rng.integers(0, off + 1)), int(rng.integers(0, off + 1))
             else:
                 ox = oy = off // 2
             crop = crop[oy : oy + self.input_size, ox : ox + self.input_size]
+        # the un-jittered ROI's centre in the final crop's pixels, and its side relative to the crop's
+        bx, by = (base[0] + base[2]) / 2, (base[1] + base[3]) / 2
+        u = m @ np.array([bx, by, 1.0])
+        target = np.array([(u[0] - ox - self.input_size / 2) / self.input_size,
+                           (u[1] - oy - self.input_size / 2) / self.input_size,
+                           np.log((base[2] - base[0]) * scale / self.input_size)], np.float32)
         if self.train:
             if rng.random() < self.flip:
                 crop = crop[:, ::-1]
                 angles = flip_angles(angles)
+                target[0] = -target[0]
             if rng.random() < self.blur:
                 crop = cv2.GaussianBlur(np.ascontiguousarray(crop), (5, 5), 0)
             if self.color_jitter:
                 a = rng.uniform(1 - self.color_jitter, 1 + self.color_jitter)
                 b = rng.uniform(-self.color_jitter, self.color_jitter) * 64
                 crop = np.clip(crop.astype(np.float32) * a + b, 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(crop), angles
+        return np.ascontiguousarray(crop), angles, target
+
+    def pixels(self, image: np.ndarray, box: Box | None, angles: np.ndarray,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """The augmented uint8 crop (input_size square, BGR) and its angles."""
+        crop, angles, _ = self.sample(image, box, angles, rng)
+        return crop, angles
 
     def to_tensor(self, crop: np.ndarray) -> torch.Tensor:
         """BGR uint8 -> RGB normalised CHW float32 (the layout inference/crops.py `to_batch` produces)."""
@@ -126,9 +168,9 @@ class Transform:
         return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
 
     def __call__(self, image: np.ndarray, box: Box | None, angles: np.ndarray,
-                 rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        crop, angles = self.pixels(image, box, angles, rng)
-        return self.to_tensor(crop), torch.from_numpy(angles)
+                 rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        crop, angles, target = self.sample(image, box, angles, rng)
+        return self.to_tensor(crop), torch.from_numpy(angles), torch.from_numpy(target)
 
     def effective_margin(self) -> float:
         """The symmetric margin (inference/crops.py `square_box`) of the test-time crop seen from a square
@@ -136,3 +178,23 @@ class Transform:
         k = (self.margin_min + self.margin_max) / 2
         factor = (1 + 2.6 * k) * self.input_size / self.resize  # height grows by (2 + 0.6) k
         return max(0.0, (factor - 1) / 2)
+
+
+def _shrunk(image: np.ndarray, scale: float, m: np.ndarray) -> np.ndarray:  # noqa: ARG001
+    """For strong down-scaling (< 0.5) the image area-shrunk first (warpAffine does not anti-alias)."""
+    if scale >= 0.5:
+        return image
+    f = min(1.0, 2.0 * scale)
+    h, w = image.shape[:2]
+    return cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+
+
+def _shrink_m(m: np.ndarray, image: np.ndarray, scale: float) -> np.ndarray:
+    """The affine map `m` (image -> crop) re-expressed for the `_shrunk` image."""
+    f = min(1.0, 2.0 * scale)
+    h, w = image.shape[:2]
+    fx, fy = max(1, round(w * f)) / w, max(1, round(h * f)) / h
+    out = m.copy()
+    out[:, 0] /= fx
+    out[:, 1] /= fy
+    return out

@@ -135,6 +135,8 @@ class Pipeline:
             self._add("crop", spent["crop"])
             self._add("infer", spent["infer"])
             self._add("pose", _ms(t0))
+            for f, e in zip(chosen, estimates, strict=True):
+                self.tracker.refine(f.face_id, e.next_roi)  # a box head follows the face itself
         self._jump = self._uncertainty_jumped(estimates)
         # filter
         t0 = time.perf_counter()

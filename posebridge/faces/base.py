@@ -10,6 +10,8 @@ from typing import Protocol
 
 import numpy as np
 
+ROI_TAG = "roi"  # FaceBox.detector of a box that already is the pose model's ROI (box-head tracking)
+
 
 @dataclass
 class FaceBox:

@@ -3,7 +3,15 @@ or on demand, and a cheap box follower (template matching) on every frame.
 
 With `detect_in_thread=True` (the daemon's setting) the detector runs in a worker thread
 (posebridge.faces.detect_worker) and never holds a frame: its result, found in an earlier frame, is
-merged when ready, each matched box moved by how far the followed face has moved since that frame."""
+merged when ready, each matched box moved by how far the followed face has moved since that frame.
+
+A pose model with a box head says where the face's ROI is in each frame (`PoseEstimate.next_roi`);
+the loop hands it back with `refine`, and that face is then followed by the model instead of by
+template matching: its box is the model's ROI (tagged ROI_TAG, cropped as it is), the detector only
+re-checks it every `model_redetect_every` frames, and a detector miss ends it only after
+`model_max_missed` re-checks in a row (the model follows turned heads a frontal detector loses). A
+detection whose centre leaves the middle of the model's ROI (drift) hands the face back to the detector.
+An implausible ROI (off the frame, or its size jumping) does too."""
 
 from __future__ import annotations
 
@@ -16,7 +24,7 @@ import cv2
 import numpy as np
 
 from posebridge.errors import ConfigError
-from posebridge.faces.base import FaceBox, FaceDetector
+from posebridge.faces.base import ROI_TAG, FaceBox, FaceDetector
 from posebridge.faces.detect_worker import DetectionWorker
 from posebridge.faces.geometry import iou
 from posebridge.timing import StageTimer
@@ -60,6 +68,7 @@ class _Track:
     missed: int = 0  # detection rounds in a row without a matching detection
     score: float = 1.0  # last follow score (normalised cross-correlation), 1.0 right after a detection
     lost: bool = False  # the follower lost it: not output until a detection (or the follower) finds it
+    model: bool = False  # followed by the pose model's box head (box = its ROI) rather than the template
 
 
 def _patch(gray: np.ndarray, box: tuple[float, float, float, float], scale: float, out: tuple[int, int]):
@@ -103,6 +112,8 @@ class FaceTracker:
         primary_only: bool = False,
         switch_ratio: float = 1.3,
         detect_in_thread: bool = False,
+        model_redetect_every: int = 30,
+        model_max_missed: int = 5,
         timer: StageTimer | None = None,
     ) -> None:
         if not isinstance(redetect_every, int) or redetect_every < 1:
@@ -132,6 +143,9 @@ class FaceTracker:
         self._counts: Counter[str] = Counter()
         self._ms: Counter[str] = Counter()
         self.worker = DetectionWorker(detector) if detect_in_thread else None
+        self.model_redetect_every = max(1, int(model_redetect_every))
+        self.model_max_missed = max(0, int(model_max_missed))
+        self._frame_size = (0, 0)
         self._frame = 0  # frames seen
         self._snapshot: dict[int, tuple[float, float]] = {}  # track id -> box centre in the submitted frame
 
@@ -140,6 +154,7 @@ class FaceTracker:
         """Faces in this frame (BGR), each with a stable `face_id`, primary first."""
         self._frame += 1
         self.last_detect_ms = None
+        self._frame_size = (image.shape[1], image.shape[0])
         if self.worker is not None:
             return self._update_async(image, uncertainty_jump)
         reason = self._detect_reason(uncertainty_jump)
@@ -163,8 +178,8 @@ class FaceTracker:
         if done is not None:
             self._merge(done)
         for t in self.tracks:
-            ok = self._follow_one(gray, t)
-            t.lost = not ok
+            if not t.model:
+                t.lost = not self._follow_one(gray, t)
         if any(t.lost and t.missed > self.max_missed for t in self.tracks):
             self.tracks = [t for t in self.tracks if not (t.lost and t.missed > self.max_missed)]
         reason = self._detect_reason(uncertainty_jump)
@@ -195,21 +210,26 @@ class FaceTracker:
         snap = self._snapshot
         then = {t.face_id: _shifted(t.box, *(np.subtract(snap[t.face_id], _centre(t.box))))
                 for t in self.tracks if t.face_id in snap}
-        pairs = _greedy_match([then[t.face_id] if t.face_id in then else None for t in self.tracks],
-                              [d.box for d in done.faces], self.iou_threshold)
+        pairs = _match([then[t.face_id] if t.face_id in then else None for t in self.tracks],
+                       [t.model for t in self.tracks], [d.box for d in done.faces], self.iou_threshold)
         matched_dets = set()
         for ti, di in pairs:
             t, d = self.tracks[ti], done.faces[di]
             dx, dy = np.subtract(_centre(t.box), snap[t.face_id])  # followed motion since the frame
+            matched_dets.add(di)
+            t.missed, t.lost = 0, False
+            if t.model and _inside_middle(_centre(d), then[t.face_id]):
+                continue  # the detector confirms the model's ROI: keep following with the model
+            t.model = False  # new, or drifted: the detector's box takes over (and the template with it)
             t.template = self._template(gray, d)
             t.box = replace(d, face_id=t.face_id, x0=d.x0 + dx, x1=d.x1 + dx, y0=d.y0 + dy, y1=d.y1 + dy)
-            t.missed, t.score, t.lost = 0, 1.0, False
-            matched_dets.add(di)
+            t.score = 1.0
         matched = {ti for ti, _ in pairs}
         for i, t in enumerate(self.tracks):
             if i not in matched and t.face_id in snap:
                 t.missed += 1
-        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        self.tracks = [t for t in self.tracks
+                       if t.missed <= (self.model_max_missed if t.model else self.max_missed)]
         for j, d in enumerate(done.faces):
             if j in matched_dets or any(iou(d.box, then.get(t.face_id, t.box.box)) >= self.iou_threshold
                                         for t in self.tracks):
@@ -218,6 +238,29 @@ class FaceTracker:
             t.template = self._template(gray, t.box)
             self._next_id += 1
             self.tracks.append(t)
+
+    def refine(self, face_id: int, roi: tuple[float, float, float, float] | None) -> None:
+        """The pose model's ROI for `face_id` in the frame it just saw (its box head's `next_roi`): that
+        face is followed by the model from now on; None (no box head, or no estimate) changes nothing.
+        An implausible ROI (non-finite, off the frame, or its side jumping by more than 1.5x) hands the
+        face back to the detector at once."""
+        if roi is None:
+            return
+        track = next((t for t in self.tracks if t.face_id == face_id), None)
+        if track is None:
+            return
+        x0, y0, x1, y1 = roi
+        side, old = x1 - x0, max(track.box.width, track.box.height, 1.0)
+        w, h = self._frame_size
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        plausible = (all(np.isfinite(v) for v in roi) and 16.0 <= side and 1 / 1.5 <= side / old <= 1.5
+                     and (not w or (0 <= cx < w and 0 <= cy < h)))
+        if not plausible:
+            track.model, track.lost = False, True
+            return
+        track.model = True
+        track.box = replace(track.box, x0=float(x0), y0=float(y0), x1=float(x1), y1=float(y1),
+                            detector=ROI_TAG)
 
     def close(self) -> None:
         """Stop the detection worker (if any)."""
@@ -258,7 +301,8 @@ class FaceTracker:
             if self._since_face is not None and self._since_face < self.search_frames:
                 return "search"  # a face was just lost: look hard
             return "idle" if self._since_detect + 1 >= self.idle_redetect_every or not self._counts else None
-        if self._since_detect + 1 >= self.redetect_every:
+        every = self.model_redetect_every if all(t.model for t in self.tracks) else self.redetect_every
+        if self._since_detect + 1 >= every:
             return "interval"
         return None
 
@@ -308,7 +352,8 @@ class FaceTracker:
     def _follow_all(self, gray: np.ndarray) -> bool:
         ok = True
         for t in self.tracks:
-            ok = self._follow_one(gray, t) and ok
+            if not t.model:
+                ok = self._follow_one(gray, t) and ok
         return ok
 
     def _detect(self, image: np.ndarray, gray: np.ndarray) -> None:
@@ -316,19 +361,24 @@ class FaceTracker:
         matched_tracks: set[int] = set()
         matched_dets: set[int] = set()
         boxes = [t.box.box for t in self.tracks]
-        for r, c in _greedy_match(boxes, [d.box for d in dets], self.iou_threshold):
+        for r, c in _match(boxes, [t.model for t in self.tracks], [d.box for d in dets], self.iou_threshold):
             t = self.tracks[r]
-            t.box, t.missed, t.score = replace(dets[c], face_id=t.face_id), 0, 1.0
-            t.template = self._template(gray, t.box)
             matched_tracks.add(r)
             matched_dets.add(c)
+            t.missed = 0
+            if t.model and _inside_middle(_centre(dets[c]), t.box.box):
+                continue  # the detector confirms the model's ROI: keep following with the model
+            t.box, t.score, t.model = replace(dets[c], face_id=t.face_id), 1.0, False
+            t.template = self._template(gray, t.box)
         survivors = []
         for i, t in enumerate(self.tracks):
             if i in matched_tracks:
                 survivors.append(t)
                 continue
             t.missed += 1  # not re-detected: keep following it for a while
-            if t.missed <= self.max_missed and self._follow_one(gray, t):
+            if t.model and t.missed <= self.model_max_missed:
+                survivors.append(t)
+            elif not t.model and t.missed <= self.max_missed and self._follow_one(gray, t):
                 survivors.append(t)
             else:
                 log.debug("face %d dropped (missed %d detections)", t.face_id, t.missed)
@@ -360,6 +410,13 @@ class FaceTracker:
         return [best] + sorted((f for f in faces if f is not best), key=lambda f: f.face_id)
 
 
+def _inside_middle(point: tuple[float, float], box: tuple[float, float, float, float]) -> bool:
+    """Whether `point` lies in the middle half (in each direction) of `box`."""
+    x0, y0, x1, y1 = box
+    qx, qy = (x1 - x0) / 4, (y1 - y0) / 4
+    return x0 + qx <= point[0] <= x1 - qx and y0 + qy <= point[1] <= y1 - qy
+
+
 def _centre(box: FaceBox) -> tuple[float, float]:
     return ((box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2)
 
@@ -368,12 +425,21 @@ def _shifted(box: FaceBox, dx: float, dy: float) -> tuple[float, float, float, f
     return (box.x0 + dx, box.y0 + dy, box.x1 + dx, box.y1 + dy)
 
 
-def _greedy_match(tracks: list, dets: list, threshold: float) -> list[tuple[int, int]]:
+def _match(tracks: list, models: list[bool], dets: list, threshold: float) -> list[tuple[int, int]]:
     """(track, detection) index pairs by descending IoU, each used once, IoU at least `threshold`
-    (`tracks` entries may be None: not matchable). For the handful of faces in a webcam frame this is
-    the same assignment as the Hungarian method, without SciPy."""
-    scored = sorted(((iou(t, d), i, j) for i, t in enumerate(tracks) if t is not None
-                     for j, d in enumerate(dets)), reverse=True)
+    (`tracks` entries may be None: not matchable). A model-followed track's box is the pose model's ROI,
+    larger than a detector box and possibly drifted: a detection whose centre lies inside it matches it
+    too. For the handful of faces in a webcam frame this is the same assignment as the Hungarian method,
+    without SciPy."""
+
+    def score(t, model: bool, d) -> float:
+        s = iou(t, d)
+        if model and t[0] <= (d[0] + d[2]) / 2 <= t[2] and t[1] <= (d[1] + d[3]) / 2 <= t[3]:
+            s = max(s, threshold)
+        return s
+
+    scored = sorted(((score(t, m, d), i, j) for i, (t, m) in enumerate(zip(tracks, models, strict=True))
+                     if t is not None for j, d in enumerate(dets)), reverse=True)
     used_t, used_d, pairs = set(), set(), []
     for score, i, j in scored:
         if score < threshold:

@@ -36,6 +36,10 @@ class Backend(Protocol):
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
+    def run_all(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Also the box head's (N, 3) ROI offsets, for a model that has one (else None)."""
+        ...
+
 
 def require_torch(what: str) -> None:
     """A one-line ConfigError naming the extra to install when PyTorch cannot be imported (only called

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from posebridge.faces.base import ROI_TAG
 from posebridge.inference.meta import CropSpec, ModelMeta
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
@@ -44,6 +45,15 @@ def roi_3ddfa(landmarks_xy: np.ndarray) -> Box:
     return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
 
 
+def apply_offset(roi: Box, offset) -> Box:
+    """The ROI a box head's (dx, dy, log_scale) points to, relative to the ROI the crop was cut from."""
+    x0, y0, x1, y1 = roi
+    side = max(x1 - x0, y1 - y0)
+    cx, cy = (x0 + x1) / 2 + float(offset[0]) * side, (y0 + y1) / 2 + float(offset[1]) * side
+    half = side * float(np.exp(np.clip(offset[2], -1.0, 1.0))) / 2
+    return (cx - half, cy - half, cx + half, cy + half)
+
+
 def face_roi(box: Box, spec: CropSpec, detector: str = "", yaw: float | None = None) -> Box:
     """The crop box a model expects for a face-detector box.
 
@@ -51,7 +61,10 @@ def face_roi(box: Box, spec: CropSpec, detector: str = "", yaw: float | None = N
     detector (posebridge.inference.roi_map), falling back to the checkpoint's own `box_map`. A detector's box
     slides sideways on the face as the head turns, so a map with a `dx_yaw` term shifts the centre by
     dx_yaw * sin(yaw) box widths when the face's yaw is known (`yaw`, degrees: an earlier estimate).
+    A box tagged ROI_TAG already is the model's ROI and is returned as it is.
     """
+    if detector == ROI_TAG:
+        return box
     if spec.protocol == "3ddfa":
         m = box_map(spec, detector)  # centre offsets and side as fractions of the box
         x0, y0, x1, y1 = box

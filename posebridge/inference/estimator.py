@@ -7,13 +7,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from posebridge.errors import ConfigError
 from posebridge.inference.backends import DEFAULT_BACKEND, Backend, create_backend
-from posebridge.inference.crops import Box, crop_square, face_roi, roi_uses_yaw, to_batch, zoom_box
+from posebridge.inference.crops import (
+    Box,
+    apply_offset,
+    crop_square,
+    face_roi,
+    roi_uses_yaw,
+    to_batch,
+    zoom_box,
+)
 from posebridge.inference.meta import ModelMeta
 
 
@@ -27,6 +35,8 @@ class PoseEstimate:
     yaw_std: float
     pitch_std: float
     roll_std: float
+    roi_offset: tuple[float, float, float] | None = None  # box head: where the ROI is, relative to the crop
+    next_roi: Box | None = None  # box head: that ROI in frame pixels (where to crop the next frame)
 
     @property
     def angles(self) -> tuple[float, float, float]:
@@ -119,16 +129,28 @@ class Estimator:
             return []
         batch = to_batch(crops, self.meta)
         flip = self.meta.flip_average
-        angles, stds = self.backend.run(np.concatenate([batch, batch[..., ::-1]]) if flip else batch)
-        if flip:  # the mirrored half: yaw and roll negated
+        x = np.concatenate([batch, batch[..., ::-1]]) if flip else batch
+        if self.meta.box_head:
+            angles, stds, box = self.backend.run_all(x)
+        else:
+            (angles, stds), box = self.backend.run(x), None
+        if flip:  # the mirrored half: yaw and roll negated (and the box head's dx)
             sign = np.ones_like(angles)
             sign[len(crops):, [0, 2]] = -1.0
             angles = angles * sign
+            if box is not None:
+                box = box * np.where(np.arange(len(box))[:, None] >= len(crops), [-1.0, 1.0, 1.0], 1.0)
         # rows: faces x views (then the same again mirrored) -> the mean per face
         n_faces = len(crops) // per_face
         angles = angles.reshape(-1, n_faces, per_face, 3).mean(axis=(0, 2))
         stds = stds.reshape(-1, n_faces, per_face, 3).mean(axis=(0, 2))
-        return [PoseEstimate(*map(float, a), *map(float, s)) for a, s in zip(angles, stds, strict=True)]
+        offsets: list = [None] * n_faces
+        if box is not None and 1.0 in self.zooms:  # the ROI's own view (and its mirror) place the ROI
+            k = self.zooms.index(1.0)
+            mean = box.reshape(-1, n_faces, per_face, 3)[:, :, k].mean(axis=0)
+            offsets = [tuple(map(float, o)) for o in mean]
+        return [PoseEstimate(*map(float, a), *map(float, s), roi_offset=o)
+                for a, s, o in zip(angles, stds, offsets, strict=True)]
 
     def predict(self, image: np.ndarray, boxes: Sequence[Box], detector: str = "") -> list[PoseEstimate]:
         """Faces given by detector boxes in a BGR frame."""
@@ -149,13 +171,14 @@ class Estimator:
 
         def run(items: list[tuple[np.ndarray, Box, str, float | None]]) -> list[PoseEstimate]:
             t0 = time.perf_counter()
-            crops = [c for image, box, det, yaw in items
-                     for c in self.views(image, face_roi(box, self.meta.crop, det, yaw))]
+            rois = [face_roi(box, self.meta.crop, det, yaw) for _, box, det, yaw in items]
+            crops = [c for (image, *_), roi in zip(items, rois, strict=True) for c in self.views(image, roi)]
             t1 = time.perf_counter()
             out = self.predict_views(crops)
             clock["crop"] += (t1 - t0) * 1000.0
             clock["infer"] += (time.perf_counter() - t1) * 1000.0
-            return out
+            return [p if p.roi_offset is None else replace(p, next_roi=apply_offset(roi, p.roi_offset))
+                    for p, roi in zip(out, rois, strict=True)]
 
         poses = run([(*face, hint) for face, hint in zip(faces, hints, strict=True)])
         redo = [i for i, ((_, _, det), hint) in enumerate(zip(faces, hints, strict=True))

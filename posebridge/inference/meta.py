@@ -104,6 +104,11 @@ class ModelMeta:
         return bool(self.extra.get("flip_average", False))
 
     @property
+    def box_head(self) -> bool:
+        """The network also predicts where the face's ROI is relative to its input crop."""
+        return bool(self.extra.get("box_head", False))
+
+    @property
     def zooms(self) -> tuple[float, ...]:
         return tuple(float(z) for z in self.extra.get("tta_zooms", (1.0,)))
 
@@ -117,8 +122,9 @@ class ModelMeta:
         if unknown:
             raise ConfigError(f"{where}: unknown keys {v.show(sorted(map(str, unknown)))}")
         extra = dict(v.table(f"{where}.extra", d.get("extra", {})))
-        if "flip_average" in extra:
-            v.boolean(f"{where}.extra.flip_average", extra["flip_average"])
+        for flag in ("flip_average", "box_head"):
+            if flag in extra:
+                v.boolean(f"{where}.extra.{flag}", extra[flag])
         if "tta_zooms" in extra:
             zooms = extra["tta_zooms"]
             if not isinstance(zooms, list) or not 1 <= len(zooms) <= 8:

@@ -38,11 +38,16 @@ class OnnxBackend:
             raise InputFileError(where, f"not a posebridge pose model (inputs {sorted(inputs)}, outputs "
                                         f"{sorted(outputs)}; expected {INPUT_NAME!r} -> "
                                         f"{list(OUTPUT_NAMES)})")
-        self._outputs = list(OUTPUT_NAMES)
+        self._outputs = list(OUTPUT_NAMES) + (["box"] if "box" in outputs else [])
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        angles, stds = self.session.run(self._outputs, {INPUT_NAME: batch})
+        angles, stds = self.run_all(batch)[:2]
         return angles, stds
+
+    def run_all(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Angles, spreads and, for a model with a box head, the (N, 3) ROI offsets (else None)."""
+        out = self.session.run(self._outputs, {INPUT_NAME: batch})
+        return out[0], out[1], (out[2] if len(out) == 3 else None)
 
 
 def meta_from_session(session, where: object) -> ModelMeta:

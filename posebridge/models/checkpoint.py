@@ -70,7 +70,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[PoseNet, ModelMeta]:
     except ConfigError as exc:
         raise InputFileError(path, f"bad model metadata: {exc}") from None
     try:
-        model = build_model(meta.backbone, meta.bins)
+        model = build_model(meta.backbone, meta.bins, box_head=meta.box_head)
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0]

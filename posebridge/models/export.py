@@ -43,9 +43,11 @@ class DecodedPoseNet(nn.Module):
         self.net = net
         self.specs = [meta.bins[a] for a in ANGLES]
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = [decode(lg, spec) for lg, spec in zip(self.net(x), self.specs, strict=True)]
-        return torch.stack([m for m, _ in out], dim=1), torch.stack([s for _, s in out], dim=1)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs = self.net.forward_all(x)
+        out = [decode(lg, spec) for lg, spec in zip(outputs[:3], self.specs, strict=True)]
+        angles, stds = torch.stack([m for m, _ in out], dim=1), torch.stack([s for _, s in out], dim=1)
+        return (angles, stds, outputs[3]) if len(outputs) == 4 else (angles, stds)
 
 
 def onnx_bytes(net: PoseNet, meta: ModelMeta, opset: int = OPSET) -> bytes:
@@ -61,7 +63,8 @@ def onnx_bytes(net: PoseNet, meta: ModelMeta, opset: int = OPSET) -> bytes:
         with warnings.catch_warnings(), redirect_stdout(io.StringIO()), torch.inference_mode(False):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                wrapper, (example,), dynamo=True, input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
+                wrapper, (example,), dynamo=True, input_names=[INPUT_NAME],
+                output_names=[*OUTPUT_NAMES, *(["box"] if net.has_box_head else [])],
                 dynamic_shapes=({0: batch},), opset_version=opset, verbose=False,
             )
     except ImportError as exc:  # the dynamo exporter needs onnxscript

@@ -3,6 +3,11 @@
 `resnet50` keeps torchvision's ResNet attribute names at the top level (conv1, bn1, layer1..4) so the
 published HopeNet state_dicts load key for key. Every network's forward returns the three logit
 tensors (yaw, pitch, roll); decoding to angles is `posebridge.models.bins.decode`.
+
+A network built with `box_head=True` also has `fc_box`, a linear layer on the same features that
+predicts where the face's ROI is relative to the input crop: (dx, dy) as fractions of the crop's side
+in the crop's axes and log(ROI side / crop side). `forward_all` returns the three logits and that
+(N, 3) tensor; a tracker re-crops the next frame from it (posebridge.faces.tracker).
 """
 
 from __future__ import annotations
@@ -39,9 +44,24 @@ class PoseNet(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def add_box_head(self) -> None:
+        self.fc_box = nn.Linear(self.fc_yaw.in_features, 3)
+        nn.init.zeros_(self.fc_box.weight)
+        nn.init.zeros_(self.fc_box.bias)
+
+    @property
+    def has_box_head(self) -> bool:
+        return hasattr(self, "fc_box")
+
+    def forward(self, x: torch.Tensor, with_box: bool = False) -> tuple[torch.Tensor, ...]:
+        """(yaw, pitch, roll) logits; with `with_box` and a box head also the (N, 3) ROI offset."""
         f = self.embed(x)
-        return self.fc_yaw(f), self.fc_pitch(f), self.fc_roll(f)
+        out = (self.fc_yaw(f), self.fc_pitch(f), self.fc_roll(f))
+        return (*out, self.fc_box(f)) if with_box and self.has_box_head else out
+
+    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(yaw, pitch, roll) logits and, with a box head, the (N, 3) ROI offset."""
+        return self.forward(x, with_box=True)
 
 
 class ResNetPose(PoseNet):
@@ -139,11 +159,14 @@ BACKBONES: dict[str, Callable[[dict[str, BinSpec]], PoseNet]] = {
 DEFAULT_BINS = {"efficientnet_b0": WHENET_BINS, "resnet50": HOPENET_BINS}
 
 
-def build_model(backbone: str, bins: dict[str, BinSpec] | None = None) -> PoseNet:
+def build_model(backbone: str, bins: dict[str, BinSpec] | None = None, box_head: bool = False) -> PoseNet:
     """A randomly initialised network. `bins` defaults to the backbone's published layout
-    (HopeNet left-edge bins for resnet50, WHENet's for efficientnet_b0, bin centres otherwise)."""
+    (HopeNet left-edge bins for resnet50, WHENet's for efficientnet_b0, bin centres otherwise);
+    `box_head` adds the ROI-offset head (module docstring)."""
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; choose from {', '.join(BACKBONES)}")
     model = BACKBONES[backbone](bins or DEFAULT_BINS.get(backbone, CENTER_BINS))
     model.backbone_name = backbone
+    if box_head:
+        model.add_box_head()
     return model

@@ -75,19 +75,26 @@ class TorchBackend:
         self.model = model.half() if self.half else model
 
     def _decode(self, logits) -> tuple[np.ndarray, np.ndarray]:
-        out = [decode(lg.float(), self.meta.bins[a]) for lg, a in zip(logits, ANGLES, strict=True)]
+        out = [decode(lg.float(), self.meta.bins[a]) for lg, a in zip(logits[:3], ANGLES, strict=True)]
         angles = torch.stack([m for m, _ in out], dim=1).cpu().numpy()
         stds = torch.stack([s for _, s in out], dim=1).cpu().numpy()
         return angles, stds
 
-    @torch.inference_mode()
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        angles, stds = self.run_all(batch)[:2]
+        return angles, stds
+
+    @torch.inference_mode()
+    def run_all(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Angles, spreads and, with a box head, the (N, 3) ROI offsets (else None)."""
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)
         if self.half:
             x = x.half()
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
-        return self._decode(self.model(x))
+        outputs = self.model.forward_all(x)
+        angles, stds = self._decode(outputs)
+        return angles, stds, (outputs[3].float().cpu().numpy() if len(outputs) == 4 else None)
 
 
 class TorchAutocastBackend(TorchBackend):
@@ -108,13 +115,14 @@ class TorchAutocastBackend(TorchBackend):
             self.model = torch.compile(self.model, mode=mode)
 
     @torch.inference_mode()
-    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def run_all(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)
         x = x.contiguous(memory_format=torch.channels_last)
         dtype = self.dtype or torch.float32
         with torch.autocast(self.device.type, dtype=dtype, enabled=self.dtype is not None):
-            logits = self.model(x)
-        return self._decode(logits)
+            outputs = self.model.forward_all(x)
+        angles, stds = self._decode(outputs)
+        return angles, stds, (outputs[3].float().cpu().numpy() if len(outputs) == 4 else None)
 
 
 def create_torch_backend(name: str, net: PoseNet, meta: ModelMeta, device: str = "auto", threads: int = 0):

@@ -31,11 +31,13 @@ from numpy.typing import ArrayLike
 
 __all__ = [
     "canonical",
+    "dataset_angles",
     "dataset_matrix",
     "pose_quaternion",
     "quat_inverse",
     "quat_multiply",
     "recenter",
+    "rotate_in_plane",
     "unity_quaternion",
     "unity_to_euler",
     "wrap_degrees",
@@ -91,6 +93,34 @@ def dataset_matrix(yaw: ArrayLike, pitch: ArrayLike, roll: ArrayLike) -> np.ndar
     r = np.radians(arr)
     m = _xyz_matrix(r[:, 1], -r[:, 0], r[:, 2])
     return m[0] if single else m
+
+
+def dataset_angles(matrix: ArrayLike) -> np.ndarray:
+    """Inverse of `dataset_matrix`: (yaw, pitch, roll) degrees of a rotation matrix (3x3 or Nx3x3) in the
+    camera frame, yaw in [-90, 90] (R = Rx(pitch) Ry(-yaw) Rz(roll); at |yaw| = 90 roll is set to 0)."""
+    m = np.asarray(matrix, dtype=np.float64)
+    single = m.ndim == 2
+    m = m.reshape(-1, 3, 3)
+    r02 = np.clip(m[:, 0, 2], -1.0, 1.0)
+    b = np.arcsin(r02)  # = -yaw
+    locked = np.abs(r02) > 1.0 - 1e-12
+    a = np.where(locked, np.arctan2(np.sign(r02) * m[:, 1, 0], m[:, 1, 1]),
+                 np.arctan2(-m[:, 1, 2], m[:, 2, 2]))
+    c = np.where(locked, 0.0, np.arctan2(-m[:, 0, 1], m[:, 0, 0]))
+    out = np.degrees(np.stack([-b, a, c], -1))
+    return out[0] if single else out
+
+
+def rotate_in_plane(yaw: ArrayLike, pitch: ArrayLike, roll: ArrayLike, theta: ArrayLike) -> np.ndarray:
+    """The pose after turning the image by `theta` degrees clockwise about the view axis (an in-plane
+    rotation of a face crop): R' = Rz(theta) R in the camera frame, as (yaw, pitch, roll) degrees. For a
+    frontal face this adds `theta` to the roll. OpenCV's `getRotationMatrix2D(centre, -theta, 1)` turns
+    the image so."""
+    arr, single = _angles(yaw, pitch, roll)
+    t = np.radians(np.broadcast_to(np.asarray(theta, dtype=np.float64), arr.shape[:1]))
+    rz = _xyz_matrix(np.zeros_like(t), np.zeros_like(t), t)
+    out = dataset_angles(rz @ dataset_matrix(arr[:, 0], arr[:, 1], arr[:, 2]).reshape(-1, 3, 3))
+    return out[0] if single else out
 
 
 def unity_quaternion(yaw: ArrayLike, pitch: ArrayLike, roll: ArrayLike, mirror: bool = False) -> np.ndarray:
