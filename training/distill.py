@@ -188,13 +188,14 @@ def load_crops(image_dir: str | os.PathLike, names: Sequence[str], size: int = 1
 @register_dataset("aflw_distill")
 def aflw_distill(root: str = str(DEFAULT_ROOT), weights: dict | None = None, max_angle: float = 99.0,
                  max_yaw_disagreement: float = 30.0, agreement_sigma: float = 0.0, limit: int = 0,
-                 progress: bool = True) -> PoseDataset:
+                 progress: bool = True, load_images: bool = True) -> PoseDataset:
     """AFLW crops (3DDFA protocol) with weighted-teacher targets for yaw, pitch and roll.
 
     Options ([data.options]): `root` (aflw-yaw-crops folder), `weights` (teacher -> weight, e.g.
     {opentrack = 0.8, whenet = 0.1, fsanet = 0.1}, or per angle {yaw = {...}, pitch = {...}, roll =
     {...}}), `max_angle`, `max_yaw_disagreement`, `agreement_sigma` (see module docstring), `limit`
-    (first N kept crops, for smoke runs). Every crop is decoded into RAM once.
+    (first N kept crops, for smoke runs), `load_images` (False: records point at the files, read when
+    used; for split bookkeeping). Every crop is decoded into RAM once.
     The trainer holds out its validation split from these records (data.val_fraction, by crop name).
     """
     root_path = Path(root)
@@ -211,7 +212,10 @@ def aflw_distill(root: str = str(DEFAULT_ROOT), weights: dict | None = None, max
     if limit and limit > 0:
         idx = idx[:limit]
     names = [labels.names[i] for i in idx]
-    images = load_crops(image_dir, names, progress=progress)
+    if load_images:
+        images = load_crops(image_dir, names, progress=progress)
+    else:
+        images = [image_dir / n for n in names]  # type: ignore[assignment]
     records = [Record(images[k], tuple(float(a) for a in tg.angles[i]), None, Path(n).stem,
                       None if tg.weights is None else tuple(float(w) for w in tg.weights[i]))
                for k, (i, n) in enumerate(zip(idx, names, strict=True))]

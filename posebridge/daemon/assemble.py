@@ -29,7 +29,8 @@ def build_pipeline(cfg: ServeConfig) -> Pipeline:
         source = open_source(cfg.source.spec, realtime=cfg.source.realtime)
         opened.append(source)
         estimator = Estimator.load(cfg.model.name or None, device=cfg.model.device, backend=cfg.model.backend,
-                                   zooms=cfg.model.zooms or None, threads=cfg.model.threads)
+                                   zooms=cfg.model.zooms or None, threads=cfg.model.threads,
+                                   flip=cfg.model.flip)
         detector = create_detector(cfg.faces.detector, **cfg.faces.options)
         tracker = make_tracker(FaceTracker, detector, cfg)
         opened.append(tracker)

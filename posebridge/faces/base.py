@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -64,13 +63,7 @@ def create_detector(name: str = "default", **options: object) -> FaceDetector:
     from posebridge.errors import ConfigError
 
     if name == "default":
-        name = posebridge.faces.detectors.DEFAULT_DETECTOR
-        if not options and not posebridge.faces.detectors.available(name):
-            fallback = posebridge.faces.detectors.FALLBACK_DETECTOR
-            logging.getLogger(__name__).warning(
-                "default face detector %s is not installed (pip install dlib-bin); using %s", name, fallback
-            )
-            name = fallback
+        name = posebridge.faces.detectors.default_detector(quiet=bool(options))
     if name not in _REGISTRY:
         choices = ", ".join(sorted(_REGISTRY))
         raise ConfigError(f"faces.detector: unknown detector {name!r}; choose from {choices}")

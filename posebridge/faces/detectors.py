@@ -1,6 +1,8 @@
-"""Built-in face detectors. `benchmarks/bench_detectors.py` measures them (docs/detectors.md) and picks
-DEFAULT_DETECTOR: the best one that works offline from installed packages alone.
+"""Built-in face detectors. `benchmarks/bench_detectors.py` and `benchmarks/bench_blazeface.py` measure
+them (docs/detectors.md, docs/blazeface.md); "default" is the first of DEFAULT_ORDER that is installed.
 
+- `blazeface`: MediaPipe's BlazeFace short-range model in ONNX Runtime (`posebridge models pull
+  blazeface` installs it; the set-up scripts do): 10 of 1,021 AFLW2000-dev faces missed, 2.7 ms.
 - `haar`: OpenCV Haar cascades, frontal then profile (both directions), from opencv-python.
 - `dlib_hog`: dlib's HOG + linear SVM frontal detector (5 sub-models incl. half-profiles), PyPI `dlib-bin`.
 - `yunet`: OpenCV's YuNet CNN via cv2.FaceDetectorYN; needs a user-supplied `model_path`
@@ -12,20 +14,46 @@ the frame), trading small-face recall for speed.
 
 from __future__ import annotations
 
-from posebridge.faces import dlib_hog, haar, yunet  # noqa: F401  (registers them)
+import logging
+
+from posebridge.faces import blazeface, dlib_hog, haar, yunet  # noqa: F401  (registers them)
 from posebridge.faces.geometry import iou, nms
 from posebridge.faces.haar import PROFILE_TAG
 
-__all__ = ["DEFAULT_DETECTOR", "FALLBACK_DETECTOR", "PROFILE_TAG", "available", "iou", "nms"]
+__all__ = ["DEFAULT_DETECTOR", "DEFAULT_ORDER", "PROFILE_TAG", "available", "default_detector", "iou", "nms"]
 
-DEFAULT_DETECTOR = "dlib_hog"  # measured: docs/detectors.md (yunet is better but needs a model file)
-FALLBACK_DETECTOR = "haar"  # when the default's package is missing: opencv-python alone
+log = logging.getLogger(__name__)
+
+DEFAULT_ORDER = ("blazeface", "dlib_hog", "haar")  # measured best first (docs/detectors.md)
+DEFAULT_DETECTOR = DEFAULT_ORDER[0]
+HOW_TO_INSTALL = {"blazeface": "posebridge models pull blazeface", "dlib_hog": "pip install dlib-bin"}
+_warned: set[str] = set()
 
 
 def available(name: str) -> bool:
-    """Whether a detector's package can be imported (yunet still needs its model file)."""
+    """Whether a detector can run here: its package imports and its model file is installed (yunet
+    still needs its `model_path`)."""
+    if name == "blazeface":
+        from posebridge.faces.blazeface_model import model_dir, onnx_name
+
+        return (model_dir() / onnx_name("short")).is_file()
     if name == "dlib_hog":
         import importlib.util
 
         return importlib.util.find_spec("dlib") is not None
     return True
+
+
+def default_detector(quiet: bool = False) -> str:
+    """The first installed detector of DEFAULT_ORDER; says once, in one line, what is missing and which
+    detector is used instead."""
+    for name in DEFAULT_ORDER:
+        if available(name):
+            return name
+        if not quiet and name not in _warned:
+            _warned.add(name)
+            rest = DEFAULT_ORDER[DEFAULT_ORDER.index(name) + 1:]
+            following = next((n for n in rest if available(n)), "haar")
+            log.warning("face detector %s is not installed (%s); using %s", name, HOW_TO_INSTALL[name],
+                        following)
+    return DEFAULT_ORDER[-1]

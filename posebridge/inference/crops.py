@@ -90,26 +90,27 @@ def roi_uses_yaw(spec: CropSpec, detector: str = "") -> bool:
 
 
 def crop_square(image: np.ndarray, box: Box, size: int) -> np.ndarray:
-    """Cut `box` out of `image` (zero padding outside the frame) and resize to size x size."""
+    """Cut `box` out of `image` (zero padding outside the frame) and resize to size x size: one bilinear
+    warp, sub-pixel exact. warpAffine does not anti-alias, so a box more than twice the output size is
+    first halved as often as needed with exact 2x2 area averaging (OpenCV's fast path), leaving the
+    warp a scale in [0.5, 1)."""
     x0, y0, x1, y1 = box
     side = max(x1 - x0, y1 - y0, 1e-3)
     scale = size / side
-    sx = sy = scale
-    ox, oy = x0, y0  # the output pixel u maps to (u / s + o) in `image`
+    a, bx, by = 1.0, 0.0, 0.0  # a pixel u of the (possibly halved) image is frame pixel a * u + b
     if scale < 0.5:
-        # warpAffine samples bilinearly with no anti-aliasing (INTER_AREA is not supported there), so a
-        # large face is first shrunk with area averaging to about twice the output resolution.
         h, w = image.shape[:2]
         ix0, iy0 = max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0)
-        ix1, iy1 = min(int(np.ceil(x1)), w), min(int(np.ceil(y1)), h)
-        if ix1 - ix0 >= 2 and iy1 - iy0 >= 2:
-            nw, nh = max(1, round((ix1 - ix0) * 2 * scale)), max(1, round((iy1 - iy0) * 2 * scale))
-            image = cv2.resize(image[iy0:iy1, ix0:ix1], (nw, nh), interpolation=cv2.INTER_AREA)
-            fx, fy = nw / (ix1 - ix0), nh / (iy1 - iy0)  # shrink factors of the sub-image
-            sx, sy = scale / fx, scale / fy
-            ox, oy = (x0 - ix0) * fx, (y0 - iy0) * fy
-    # Affine map from the box to the output square: sub-pixel exact, padding handled by warpAffine.
-    m = np.array([[sx, 0.0, -ox * sx], [0.0, sy, -oy * sy]], dtype=np.float64)
+        ix1, iy1 = min(int(np.ceil(x1)) + 1, w), min(int(np.ceil(y1)) + 1, h)
+        if ix1 - ix0 >= 4 and iy1 - iy0 >= 4:
+            image, bx, by = image[iy0:iy1, ix0:ix1], float(ix0), float(iy0)
+            while scale * a < 0.5 and image.shape[0] >= 4 and image.shape[1] >= 4:
+                hh, ww = image.shape[0] // 2, image.shape[1] // 2
+                image = cv2.resize(image[: 2 * hh, : 2 * ww], (ww, hh), interpolation=cv2.INTER_AREA)
+                bx, by = bx + a / 2, by + a / 2  # the new pixel u covers old pixels 2u, 2u+1
+                a *= 2.0
+    # frame x -> output (x - x0) * scale; with x = a * u + b for the image actually warped
+    m = np.array([[a * scale, 0.0, (bx - x0) * scale], [0.0, a * scale, (by - y0) * scale]], dtype=np.float64)
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 

@@ -47,6 +47,12 @@ class PoseEstimate:
         return (self.yaw_std, self.pitch_std, self.roll_std)
 
 
+def _unmirror(p: PoseEstimate) -> PoseEstimate:
+    """The estimate of a mirrored crop, mirrored back: yaw and roll (and the box head's dx) negated."""
+    offset = None if p.roi_offset is None else (-p.roi_offset[0], p.roi_offset[1], p.roi_offset[2])
+    return replace(p, yaw=-p.yaw, roll=-p.roll, roi_offset=offset)
+
+
 def check_zooms(zooms: Sequence[object], field: str) -> tuple[float, ...]:
     """Test-time zoom factors: a non-empty list of numbers in [0.5, 2] (one-line ConfigError otherwise)."""
     ok = bool(zooms) and all(isinstance(z, (int, float)) and not isinstance(z, bool) and 0.5 <= z <= 2.0
@@ -68,9 +74,23 @@ def parse_zooms(text: str, field: str = "--zooms") -> tuple[float, ...]:
 class Estimator:
     """Crops faces the way the model expects and returns one PoseEstimate per face."""
 
-    def __init__(self, backend: Backend, meta: ModelMeta) -> None:
+    FLIP_MODES = ("model", "both", "alternate", "off")
+
+    def __init__(self, backend: Backend, meta: ModelMeta, flip: str = "model") -> None:
         self.backend = backend
         self.meta = meta
+        self.flip = flip  # see `flip_mode`
+        self._calls = 0
+
+    @property
+    def flip_mode(self) -> str:
+        """How the mirror image is used: "both" (the crop and its mirror in one batch, averaged: a model
+        with `flip_average`), "alternate" (the crop on one call, its mirror on the next: half the network
+        work, the averaging left to the filter over consecutive frames), or "off". "model" = "both" for a
+        model with `flip_average`, else "off"."""
+        if self.flip == "model":
+            return "both" if self.meta.flip_average else "off"
+        return self.flip
 
     @classmethod
     def from_model(cls, model, meta: ModelMeta, device: str = "auto") -> Estimator:
@@ -82,17 +102,19 @@ class Estimator:
     @classmethod
     def load(cls, model: str | os.PathLike | None = None, device: str = "auto",
              backend: str = DEFAULT_BACKEND, zooms: Sequence[float] | None = None, threads: int = 1,
-             calib: str | None = None) -> Estimator:
+             calib: str | None = None, flip: str = "model") -> Estimator:
         """By name (`posebridge-small`, `whenet`), by path (.onnx or a checkpoint), or the default model
         when None; `backend` from posebridge.inference.backends (ONNX Runtime by default), `threads`
         intra-op threads (0 = the runtime's default). `zooms` replaces the model's own test-time zoom
         views (e.g. [1.0]: one view, faster)."""
         from posebridge.inference.model_store import find_model
 
+        if flip not in cls.FLIP_MODES:
+            raise ConfigError(f"model.flip: {flip!r} is not one of {', '.join(cls.FLIP_MODES)}")
         runner, meta = create_backend(backend, find_model(model), device, threads, calib)
         if zooms:
             meta.extra["tta_zooms"] = list(check_zooms(zooms, "model.zooms"))
-        return cls(runner, meta)
+        return cls(runner, meta, flip)
 
     def crop(self, image: np.ndarray, box: Box, detector: str = "", yaw: float | None = None) -> np.ndarray:
         """The model's ROI for a detector box (`detector` selects the fitted box map, if any; `yaw`, an
@@ -128,7 +150,15 @@ class Estimator:
         if not crops:
             return []
         batch = to_batch(crops, self.meta)
-        flip = self.meta.flip_average
+        mode = self.flip_mode
+        self._calls += 1
+        if mode == "alternate" and self._calls % 2 == 0:  # this call sees only the mirror image
+            batch = np.ascontiguousarray(batch[..., ::-1])
+            return [_unmirror(p) for p in self._run(batch, crops, per_face, flip=False)]
+        return self._run(batch, crops, per_face, flip=mode == "both")
+
+    def _run(self, batch: np.ndarray, crops: Sequence[np.ndarray], per_face: int,
+             flip: bool) -> list[PoseEstimate]:
         x = np.concatenate([batch, batch[..., ::-1]]) if flip else batch
         if self.meta.box_head:
             angles, stds, box = self.backend.run_all(x)
