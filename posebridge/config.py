@@ -38,7 +38,7 @@ class ModelConfig:
     name: str = ""  # name (whenet, posebridge-small), path to a .pt, or "" for the default model
     device: str = "auto"  # auto | cpu | cuda | cuda:N | tensorrt
     backend: str = "onnx"  # onnx | onnx-int8 | torch | torch-bf16 | torch-compile (inference/backends.py)
-    threads: int = 1  # intra-op threads for inference (0 = the runtime's default, all cores); docs/speed.md
+    threads: int = 1  # threads for inference and OpenCV (0 = libraries' defaults: all cores); docs/speed.md
     zooms: list[float] = field(default_factory=list)  # test-time zoom views ([] = the model's own; [1.0])
     flip: str = "model"  # mirror image: model (its own: both or off) | both | alternate | off
 

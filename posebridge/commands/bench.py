@@ -94,7 +94,7 @@ def make_clip(path: str | os.PathLike, face: np.ndarray | None = None, frames: i
 def bench_once(video: str, model: str | None = None, backend: str | None = None, device: str = "auto",
                detector: str | None = None, realtime: bool = False, warmup: int = 10, max_frames: int = 0,
                threads: int | None = None, detect_in_thread: bool | None = None,
-               t_spawn: float | None = None) -> dict:
+               t_spawn: float | None = None, overrides: list[str] | None = None) -> dict:
     """Run the daemon's pipeline over `video` in this process; stage timings and CPU exclude the first
     `warmup` frames. `t_spawn` (wall clock when the parent started this process) makes `startup_*`
     the time from process start to the first published message / first tracked pose."""
@@ -117,6 +117,11 @@ def bench_once(video: str, model: str | None = None, backend: str | None = None,
     cfg.publish.address = "tcp://127.0.0.1:0"  # any free port: never collides with a running daemon
     cfg.control.enabled = False
     cfg.run.log_every_s = 0.0
+    if overrides:
+        from posebridge.config import apply_overrides, validate
+
+        apply_overrides(cfg, overrides)
+        validate(cfg)
     t_load = time.perf_counter()
     pipe = build_pipeline(cfg)
     load_s = time.perf_counter() - t_load
@@ -165,6 +170,8 @@ def bench_once(video: str, model: str | None = None, backend: str | None = None,
         "device": device,
         "detector": cfg.faces.detector,
         "detect_in_thread": cfg.faces.detect_in_thread,
+        "flip": pipe.estimator.flip_mode,
+        "overrides": list(overrides or []),
         "threads": cfg.model.threads,
         "model": meta.name,
         "backbone": meta.backbone,
@@ -188,7 +195,7 @@ def bench_once(video: str, model: str | None = None, backend: str | None = None,
 
 
 def bench_subprocess(args, video: str, backend: str | None = None, detector: str | None = None,
-                     detect_in_thread: bool | None = None) -> dict:
+                     detect_in_thread: bool | None = None, prev_default: bool = False) -> dict:
     """One configuration in a fresh process, so CPU%, RSS and start-up belong to that run alone."""
     cmd = [sys.executable, "-m", "posebridge", "bench", video, "--device", args.device,
            "--warmup", str(args.warmup), "--frames", str(args.frames), "--json", "--child"]
@@ -200,6 +207,8 @@ def bench_subprocess(args, video: str, backend: str | None = None, detector: str
         cmd.append("--detect-inline")
     if args.realtime:
         cmd.append("--realtime")
+    for item in ([] if prev_default else args.set):
+        cmd += ["--set", item]
     env = {**os.environ, "POSEBRIDGE_BENCH_SPAWN": repr(time.time())}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -302,6 +311,9 @@ def register(subparsers) -> None:
     p.add_argument("--compare", default=None, metavar="BACKEND|previous",
                    help="also run this backend (or `previous`: torch + dlib_hog inline, the default before "
                         "this release) on the same clip and print the ratios")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any daemon option by its TOML path, e.g. --set model.flip=alternate (not applied to "
+                        "the `--compare previous` run)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
@@ -329,13 +341,13 @@ def run(args) -> int:
             spawn = os.environ.get("POSEBRIDGE_BENCH_SPAWN")
             runs = [bench_once(video, args.model, args.backend, args.device, args.detector, args.realtime,
                                args.warmup, args.frames, args.threads, False if args.detect_inline else None,
-                               t_spawn=float(spawn) if spawn else None)]
+                               t_spawn=float(spawn) if spawn else None, overrides=args.set)]
         else:
             runs = [bench_subprocess(args, video, detect_in_thread=False if args.detect_inline else None)]
             if args.compare == "previous":
                 prev = PREVIOUS_DEFAULT
                 runs.append(bench_subprocess(args, video, prev["backend"], prev["detector"],
-                                             prev["detect_in_thread"]))
+                                             prev["detect_in_thread"], prev_default=True))
             elif args.compare:
                 runs.append(bench_subprocess(args, video, args.compare))
     report = {

@@ -15,6 +15,15 @@ from posebridge.errors import ConfigError
 TRACKER_OWN = ("detector", "timer", "redetect_every", "detect_in_thread")
 
 
+def limit_image_threads(threads: int) -> None:
+    """OpenCV's own pool (resize, colour conversion, decoding) follows `model.threads`: on a game
+    machine the daemon should stay on the cores it was given (docs/speed.md measures the difference)."""
+    if threads > 0:
+        import cv2
+
+        cv2.setNumThreads(threads)
+
+
 def build_pipeline(cfg: ServeConfig) -> Pipeline:
     """Open everything the config names (see the module docstring)."""
     from posebridge.faces import create_detector
@@ -23,6 +32,7 @@ def build_pipeline(cfg: ServeConfig) -> Pipeline:
     from posebridge.output.transport import Publisher
     from posebridge.sources import open_source
 
+    limit_image_threads(cfg.model.threads)
     opened: list = []
     try:
         # The source first: "no camera" is reported at once, before the model loads.
