@@ -2,7 +2,8 @@
 a model's answer wobbles when nothing moves, before any filtering. Users' first complaint about head
 trackers is a jittery still head.
 
-    .venv/bin/python benchmarks/bench_jitter.py MODEL [MODEL ...] [--faces 40] [--frames 60]
+    .venv/bin/python benchmarks/bench_jitter.py MODEL [MODEL ...] [--faces 40] [--frames 60] \
+        [--flip both,alternate,off]
 
 Faces: held-out training crops (never AFLW2000, never trained on: training/validation_checks.py's split),
 each pasted at a fixed place in a 640x480 frame; every frame adds fresh camera noise (Gaussian, sigma 3
@@ -48,6 +49,8 @@ def main() -> int:
     ap.add_argument("models", nargs="+", help="model names or .onnx/.pt files")
     ap.add_argument("--faces", type=int, default=40)
     ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--flip", default="model",
+                    help="comma-separated flip modes to run each model in (model, both, alternate, off)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     from training.validation_checks import validation_split
@@ -57,22 +60,26 @@ def main() -> int:
     detector = create_detector("default")
     fixed_roi = (210.0 - 0.0, 130.0, 430.0, 350.0)  # the pasted crop is the ROI (3DDFA crops)
     results = {}
-    for model in args.models:
-        est = Estimator.load(model, device="cpu")
+    runs = [(model, flip) for model in args.models for flip in args.flip.split(",")]
+    for model, flip in runs:
+        label = Path(model).name if flip == "model" else f"{Path(model).name} flip={flip}"
+        # One estimator per ROI kind: "alternate" mirrors every other call of an estimator.
+        est_fixed = Estimator.load(model, device="cpu", flip=flip)
+        est_det = Estimator.load(model, device="cpu", flip=flip)
         per_fixed, per_det = [], []
-        for k, name in enumerate(tqdm(names, desc=Path(model).name, unit="face")):
+        for k, name in enumerate(tqdm(names, desc=label, unit="face")):
             crop = cv2.imread(str(root / "images" / name))
             fixed, det = [], []
             for frame in frames_for(crop, args.frames, seed=k):
-                fixed.append(est.predict_rois([(frame, fixed_roi)])[0].angles)
+                fixed.append(est_fixed.predict_rois([(frame, fixed_roi)])[0].angles)
                 faces = detector.detect(frame)
                 if faces:
-                    det.append(est.predict_faces([(frame, faces[0].box, faces[0].detector)])[0].angles)
+                    det.append(est_det.predict_faces([(frame, faces[0].box, faces[0].detector)])[0].angles)
             per_fixed.append(np.std(fixed, axis=0))
             if len(det) > args.frames // 2:
                 per_det.append(np.std(det, axis=0))
         fixed_med, det_med = np.median(per_fixed, axis=0), np.median(per_det, axis=0)
-        results[model] = {"fixed_roi": {"yaw": fixed_med[0], "pitch": fixed_med[1], "roll": fixed_med[2],
+        results[label] = {"fixed_roi": {"yaw": fixed_med[0], "pitch": fixed_med[1], "roll": fixed_med[2],
                                         "mean": float(fixed_med.mean())},
                           "detector_roi": {"yaw": det_med[0], "pitch": det_med[1], "roll": det_med[2],
                                            "mean": float(det_med.mean())},
@@ -85,7 +92,7 @@ def main() -> int:
     for model, r in results.items():
         for key in ("fixed_roi", "detector_roi"):
             v = r[key]
-            print(f"{Path(model).name[:39]:<40}{key.split('_')[0]:>8}{v['yaw']:>7.3f}{v['pitch']:>7.3f}"
+            print(f"{model[:39]:<40}{key.split('_')[0]:>8}{v['yaw']:>7.3f}{v['pitch']:>7.3f}"
                   f"{v['roll']:>7.3f}{v['mean']:>7.3f}")
     import matplotlib
 
@@ -99,7 +106,7 @@ def main() -> int:
         for j, key in enumerate(("fixed_roi", "detector_roi")):
             off = (2 * i + j) * width
             ax.bar(np.arange(3) + off, [r[key][a] for a in labels], width,
-                   label=f"{Path(model).name} ({key.replace('_', ' ')})")
+                   label=f"{model} ({key.replace('_', ' ')})")
     ax.set_xticks(np.arange(3) + width * (len(results) - 0.5))
     ax.set_xticklabels(labels)
     ax.set_ylabel("frame-to-frame std, deg (median over faces)")

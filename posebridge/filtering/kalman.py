@@ -11,7 +11,7 @@ constant velocity). Each frame:
    consecutive frames with the same sign, inflates the angle (and rate) variance by the excess, so a
    real head turn is followed at once while still heads stay heavily smoothed (docs/filter.md has the
    measurements and the trade-off);
-5. the update uses the Joseph form, as filterpy's KalmanFilter does (tests/test_filter.py checks the
+5. the update uses the Joseph form, as filterpy's KalmanFilter does (tests/test_filter_reference.py checks the
    two agree to 1e-9 on random sequences).
 The 2x2 algebra is written out on Python floats: one update of three angles costs a few microseconds,
 where filterpy's general matrices cost ~0.3 ms and importing filterpy (with SciPy) 1.9 s and 110 MB,
