@@ -24,7 +24,8 @@ _repr.maxlist = _repr.maxtuple = _repr.maxdict = 6
 
 def show(value: Any) -> str:
     """A short, single-line repr of any value for an error message."""
-    return _repr.repr(value).replace("\n", " ")
+    text = _repr.repr(value).replace("\n", " ")
+    return text if len(text) <= 120 else text[:117] + "..."  # nested containers add up past the limits
 
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,64}$")

@@ -16,7 +16,7 @@ import cv2
 import msgpack
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from posebridge.config import ServeConfig, validate
@@ -137,6 +137,9 @@ def test_control_requests_never_break_the_stream(pipe, req):
 
 @FUZZ
 @given(params=st.fixed_dictionaries({}, optional={n: st.floats(lo, hi) for n, (lo, hi, _) in RANGES.items()}))
+@example(params={"process_noise": 0.0, "initial_rate_std": 0.0, "meas_floor_deg": 0.0, "meas_scale": 0.0})
+@example(params={"process_noise": 0.0, "dropout_rate_decay_s": 1e-244, "rate_decay_s": 0.0,
+                 "gate_rate_s": 5.4, "gate_sigma": 99.0, "meas_floor_deg": 0.0, "meas_scale": 0.0})
 def test_any_in_range_filter_settings_keep_outputs_finite(params):
     """Extreme but accepted settings (the documented ranges' corners) never produce a non-finite pose."""
     from posebridge.filtering.kalman import PoseFilter
@@ -192,6 +195,7 @@ GOOD_META = ModelMeta("m", "mobilenet_v3_small", input_size=112).to_dict()
 @FUZZ
 @given(path=st.lists(st.sampled_from([*GOOD_META, "num_bins", "yaw", "mean", "box_map", "extra", "crop",
                                       "tta_zooms", "filter"]), min_size=1, max_size=3), value=values)
+@example(path=["name", "name"], value={f"key{i}\t": {f"sub{j}": 1e16 for j in range(4)} for i in range(6)})
 def test_model_metadata_validates_every_field(path, value):
     import copy
 

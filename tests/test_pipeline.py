@@ -104,7 +104,8 @@ def test_tracked_face_places_its_crop_with_the_previous_yaw(tmp_path, monkeypatc
     the stream's previous yaw places the crop in one."""
     import posebridge.inference.roi_map as roi_map
 
-    monkeypatch.setitem(roi_map.BOX_MAPS, "dlib_hog", {"dx": 0.0, "dx_yaw": 0.35, "dy": 0.06, "scale": 1.37})
+    default = create_detector("default").name  # blazeface when pulled, else a fallback
+    monkeypatch.setitem(roi_map.BOX_MAPS, default, {"dx": 0.0, "dx_yaw": 0.35, "dy": 0.06, "scale": 1.37})
     torch.manual_seed(0)
     meta = ModelMeta(name="test-lenet", backbone="lenet", input_size=64)
     meta.crop = CropSpec(protocol="3ddfa")

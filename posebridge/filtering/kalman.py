@@ -33,6 +33,7 @@ from posebridge.filtering.config import FilterConfig
 
 Triple = tuple[float, float, float]
 ZERO: Triple = (0.0, 0.0, 0.0)
+_MIN_VAR = 1e-12  # deg^2: floor of an innovation variance (zero noise settings are allowed)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class _Axis:
     def update(self, y: float, var_z: float) -> None:
         """Joseph-form update with H = [1, 0] for innovation `y`."""
         p00, p01, p11 = self.p00, self.p01, self.p11
-        s = p00 + var_z
+        s = max(p00 + var_z, _MIN_VAR)  # a certain state meeting an exact measurement (both 0)
         k0, k1 = p00 / s, p01 / s
         self.x += k0 * y
         self.r += k1 * y
@@ -207,7 +208,7 @@ class PoseFilter:
         floor = min(c.gate_sigma, c.jump_sigma) ** 2
         for i, ax in enumerate(self._axes):
             innovation = _wrap(z[i] - ax.x) if c.wrap[i] else z[i] - ax.x
-            s = ax.p00 + r[i]
+            s = max(ax.p00 + r[i], _MIN_VAR)
             d = innovation / math.sqrt(s)  # normalised innovation
             beyond = abs(d) > c.gate_sigma
             motion = abs(d) > c.jump_sigma or (beyond and ax.last_d * d > gate2)
