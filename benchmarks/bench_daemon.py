@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from posebridge.output.ports import free_port  # noqa: E402
 
 STAGES = ["decode", "detect", "track", "crop", "infer", "filter", "publish", "latency"]
 
@@ -37,12 +38,6 @@ with Subscriber(sys.argv[1]) as sub:
         n += 1
 print(n)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_pipeline(video: Path, model: str | None, threads: int, detector: str, redetect_every: int,

@@ -33,6 +33,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from posebridge.output.ports import free_port  # noqa: E402
+
 STEP = 1e-5  # metres of head position per message index
 
 
@@ -101,12 +104,6 @@ def receive(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- sender
 
-def free_port(kind: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == "zeromq" else socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def synthetic(i: int):
     import math
 
@@ -124,7 +121,7 @@ def synthetic(i: int):
 def run_kind(kind: str, count: int, rate: float, tmp: Path) -> dict:
     from tqdm import tqdm
 
-    port = free_port(kind)
+    port = free_port("tcp" if kind == "zeromq" else "udp")
     out = tmp / f"{kind}.txt"
     budget = count / rate + 30
     rx = subprocess.Popen([sys.executable, __file__, "receive", "--kind", kind, "--port", str(port),

@@ -30,6 +30,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from posebridge.output.ports import free_port  # noqa: E402
+
 UNITY = REPO / "unity_client"
 
 
@@ -92,14 +95,6 @@ def compile_runner(out_dir: Path) -> Path:
     sources += sorted(str(p) for p in (UNITY / "Tests" / "Console").glob("*.cs"))
     subprocess.run(["mcs", "-langversion:7.2", "-nologo", "-optimize+", f"-out:{exe}", *sources], check=True)
     return exe
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def python_baseline(args: argparse.Namespace) -> np.ndarray:

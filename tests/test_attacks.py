@@ -23,6 +23,7 @@ import zmq
 
 from posebridge.filtering.config import RANGES
 from posebridge.output.control import request
+from posebridge.output.ports import free_port
 from posebridge.output.transport import Subscriber
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,12 +37,6 @@ KILLERS = [  # requests that stopped or froze the daemon before (issue 15)
     {"cmd": "set", "params": {"max_dt_s": float("nan")}},
     {"cmd": "x" * 3000},
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def raw_zmtp_subscribe(address: str, topic: bytes) -> socket.socket:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -28,6 +27,8 @@ import cv2
 import msgpack
 import pytest
 import zmq
+
+from posebridge.output.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 UNDER_TEST = Path(os.environ.get("POSEBRIDGE_UNDER_TEST", REPO)).resolve()
@@ -57,12 +58,6 @@ def one_line_error(rc: int, err: str, *names: str) -> None:
     assert len(lines) == 1, err[-800:]
     for name in names:
         assert name in lines[0], lines[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,16 +17,11 @@ import pytest
 from conftest import shared_path
 
 from posebridge.cli import main
+from posebridge.output.ports import free_port
 from posebridge.output.transport import Subscriber
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 6
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cli(*args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess:

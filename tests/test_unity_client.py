@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from posebridge.output.ports import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 UNITY = REPO / "unity_client"
 VECTORS = REPO / "tests" / "vectors"
@@ -53,12 +55,6 @@ def runner(tmp_path_factory) -> Path:
         assert "using UnityEngine" not in text and "UnityEngine." not in text, f"{src.name}: plain C# only"
     _mcs(out, core + sorted((UNITY / "Tests" / "Console").glob("*.cs")))
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Proc:
