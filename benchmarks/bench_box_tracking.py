@@ -103,7 +103,7 @@ def main() -> int:
     from training.validation_checks import validation_split
 
     configs = [str(Path(__file__).resolve().parents[1] / "training" / "configs" / n)
-               for n in ("posebridge_small.toml", "posebridge_small_v1.toml")]
+               for n in ("posebridge_small.toml", "posebridge_small_v2.toml")]
     root, names = validation_split(configs)
     labels = read_teacher_labels(root / "labels.csv")
     index = {n: i for i, n in enumerate(labels.names)}

@@ -31,7 +31,7 @@ from posebridge.inference.estimator import Estimator  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "jitter"
 CONFIGS = [str(Path(__file__).resolve().parents[1] / "training" / "configs" / n)
-           for n in ("posebridge_small.toml", "posebridge_small_v1.toml")]
+           for n in ("posebridge_small.toml", "posebridge_small_v2.toml")]
 
 
 def frames_for(crop: np.ndarray, n: int, seed: int):
@@ -62,7 +62,8 @@ def main() -> int:
     results = {}
     runs = [(model, flip) for model in args.models for flip in args.flip.split(",")]
     for model, flip in runs:
-        label = Path(model).name if flip == "model" else f"{Path(model).name} flip={flip}"
+        base = f"{Path(model).parent.name}/{Path(model).name}" if Path(model).exists() else model  # unique
+        label = base if flip == "model" else f"{base} flip={flip}"
         # One estimator per ROI kind: "alternate" mirrors every other call of an estimator.
         est_fixed = Estimator.load(model, device="cpu", flip=flip)
         est_det = Estimator.load(model, device="cpu", flip=flip)

@@ -2,7 +2,7 @@
 validation split of the training crops (the crops the trainer holds out, by the same split).
 
     python -m training.validation_checks --config training/configs/posebridge_small.toml \
-        [--config training/configs/posebridge_small_v1.toml ...] MODEL [MODEL ...]
+        [--config training/configs/posebridge_small_v2.toml ...] MODEL [MODEL ...]
 
 MODEL is a checkpoint (.pt) or an exported graph (.onnx). The crops used are those every given config
 holds out (recipes that keep different crops split them a little differently; the intersection was
