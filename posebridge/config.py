@@ -25,6 +25,7 @@ __all__ = ["ServeConfig", "apply_overrides", "load_config", "parse_value", "set_
 
 DEFAULT_PUB = "tcp://127.0.0.1:5570"
 DEFAULT_CONTROL = "tcp://127.0.0.1:5571"
+DEFAULT_VIEW = "127.0.0.1:8570"
 
 
 @dataclass
@@ -108,6 +109,18 @@ class OpentrackConfig:
 
 
 @dataclass
+class ViewConfig:
+    """The live page in a browser (posebridge.view, docs/daemon.md "The live page")."""
+
+    enabled: bool = False  # serve the page (`serve --view [HOST:]PORT`)
+    address: str = DEFAULT_VIEW  # HOST:PORT to serve it on (PORT 0 = any free port); keep it on 127.0.0.1
+    fps: float = 15.0  # camera preview frames per second at most (1-30); encoded only while a page is open
+    width: int = 640  # preview width in pixels at most (16-3840); the frame is shrunk, never enlarged
+    quality: int = 70  # preview JPEG quality (10-95)
+    allowed_hosts: list[str] = field(default_factory=list)  # more host names the page may be reached by
+
+
+@dataclass
 class ServeConfig:
     source: SourceConfig = field(default_factory=SourceConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -121,6 +134,7 @@ class ServeConfig:
     vmc: VmcConfig = field(default_factory=VmcConfig)
     opentrack: OpentrackConfig = field(default_factory=OpentrackConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    view: ViewConfig = field(default_factory=ViewConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -193,7 +207,23 @@ def validate(cfg: ServeConfig) -> ServeConfig:
     v.numbers("vmc.head_local_position", cfg.vmc.head_local_position, 3, -2.0, 2.0)
     if cfg.opentrack.address:
         parse_destination("opentrack.address", cfg.opentrack.address, OPENTRACK_DEFAULT_PORT)
+    validate_view(cfg.view)
     return cfg
+
+
+def validate_view(view: ViewConfig) -> None:
+    from posebridge.view.address import check_host_name, parse_view_address
+
+    v.boolean("view.enabled", view.enabled)
+    parse_view_address("view.address", view.address)
+    v.number("view.fps", view.fps, 1.0, 30.0)
+    v.integer("view.width", view.width, 16, 3840)
+    v.integer("view.quality", view.quality, 10, 95)
+    if not isinstance(view.allowed_hosts, list) or len(view.allowed_hosts) > 32:
+        raise ConfigError(f"view.allowed_hosts: expected a list of at most 32 host names, got "
+                          f"{v.show(view.allowed_hosts)}")
+    for i, name in enumerate(view.allowed_hosts):
+        check_host_name(f"view.allowed_hosts[{i}]", name)
 
 
 VMC_POSITION_TO = ("root", "head", "none")

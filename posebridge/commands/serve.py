@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from posebridge.config import (
+    DEFAULT_VIEW,
     ServeConfig,
     add_filter_flags,
     apply_overrides,
@@ -43,6 +44,9 @@ def add_serve_arguments(p: argparse.ArgumentParser, source_required: bool = Fals
     p.add_argument("--publish", metavar="ADDR", help="PUB bind address, default tcp://127.0.0.1:5570")
     p.add_argument("--control", metavar="ADDR", help="control REP bind address, default tcp://127.0.0.1:5571")
     p.add_argument("--no-control", action="store_true", help="do not open the control socket")
+    p.add_argument("--view", nargs="?", const=DEFAULT_VIEW, metavar="[HOST:]PORT",
+                   help=f"serve the live page (camera preview, 3D head, plots, controls) in a browser, "
+                        f"default {DEFAULT_VIEW} (docs/daemon.md, The live page) [view.address]")
     p.add_argument("--vmc", metavar="HOST:PORT", help="also send VMC protocol (OSC/UDP) to an avatar app, "
                    "e.g. 127.0.0.1:39539 (default port 39539; docs/interop.md) [vmc.address]")
     p.add_argument("--opentrack", metavar="HOST:PORT", help="also send opentrack 'UDP over network' "
@@ -84,6 +88,8 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         cfg.source.realtime = False
     if args.no_control:
         cfg.control.enabled = False
+    if args.view is not None:
+        cfg.view.enabled, cfg.view.address = True, args.view
     apply_overrides(cfg, args.set)
     params = filter_flags(args)
     validate_filter_params(params, prefix="--filter.")
@@ -96,6 +102,7 @@ def serve(cfg: ServeConfig) -> int:
 
     pipe = build_pipeline(cfg)
     ctl = f", control {pipe.control.address}" if pipe.control else ""
+    ctl += f", live page {pipe.view.url}" if pipe.view else ""
     rec = f", recording to {cfg.record.path}" if cfg.record.path else ""
     out = "".join(f", {sink.name} to {sink.destination}" for sink in pipe.sinks)
     log.info("serving %s with model %s: publishing on %s%s%s%s (Ctrl-C to stop)",

@@ -1,7 +1,7 @@
 """Building the daemon from a `ServeConfig`: open the source, load the model, create the detector and
-tracker, bind the publisher, open the extra outputs (`[vmc]`, `[opentrack]`), the session file and the
-control socket, in that order, closing what was opened when a later part fails. Nothing here runs per
-frame."""
+tracker, bind the publisher, open the extra outputs (`[vmc]`, `[opentrack]`), the session file, the
+control socket and the live page (`[view]`), in that order, closing what was opened when a later part
+fails. Nothing here runs per frame."""
 
 from __future__ import annotations
 
@@ -59,9 +59,12 @@ def build_pipeline(cfg: ServeConfig) -> Pipeline:
             opened.append(recorder)
         pipe = Pipeline(cfg, source, tracker, estimator, publisher, recorder,
                         model_name=cfg.model.name or estimator.meta.name, sinks=sinks)
+        opened = [pipe]  # from here on the pipeline closes every part (control, page included)
         pipe.streams.set_position(cfg.position)
         if cfg.control.enabled:
             pipe.start_control(cfg.control.address, keys)
+        if cfg.view.enabled:
+            pipe.start_view(cfg.view)
         return pipe
     except BaseException:
         for part in reversed(opened):

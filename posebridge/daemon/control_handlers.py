@@ -1,4 +1,4 @@
-"""The daemon's control commands (docs/protocol.md, "Control"): `status`, `recenter` and `set`. Each
+"""The daemon's control commands (docs/protocol.md, "Control"): `status`, `get`, `recenter` and `set`. Each
 takes the loop's lock, so a request sees and changes a consistent state between two frames; the
 socket and its request parsing are posebridge.output.control."""
 
@@ -20,6 +20,7 @@ def start_control(pipe: Pipeline, address: str, keys=None):
 
     handlers = {
         "status": lambda req: status(pipe),
+        "get": lambda req: {"params": settable(pipe)},
         "recenter": lambda req: {"neutral": recenter(pipe, reset=bool(req.get("reset", False)))},
         "set": lambda req: set_from_request(pipe, req),
     }
@@ -51,6 +52,7 @@ def status(pipe: Pipeline) -> dict:
             "publisher": pub,
             "tracker": pipe.tracker.stats() if pipe.tracker is not None else {},
             "redetect_jumps": pipe.jumps,
+            "view": pipe.view.stats() if pipe.view is not None else None,
             "record": {"path": pipe.cfg.record.path, "error": pipe.record_error,
                        "frames": pipe.recorder.frames if pipe.recorder is not None else 0},
         }
@@ -67,6 +69,7 @@ def recenter(pipe: Pipeline, reset: bool = False) -> list[float] | None:
 
 
 def settable(pipe: Pipeline) -> dict:
+    """The values `set` changes: every filter parameter and `mirror`."""
     out = pipe.filter_config.to_dict()
     out["mirror"] = pipe.cfg.publish.mirror
     return out

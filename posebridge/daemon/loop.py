@@ -7,7 +7,9 @@ its worker thread as `detect`; `latency` = capture -> publish). Every frame publ
 message, so subscribers always know the state: with no face the filter predicts through short
 dropouts and then reports the stream lost (`tracked=False`). A frame whose processing raises is
 logged (rate-limited) and answered like a frame without a face: the loop never dies on one frame.
-The control server (own thread, posebridge.daemon.control_handlers) takes the same lock.
+The control server (own thread, posebridge.daemon.control_handlers) takes the same lock. With the live
+page (`serve --view`, posebridge.view) each frame's image and messages are handed over by reference
+(`ViewFeed.offer`, O(1)); drawing and encoding happen in the page's threads, only while a page looks.
 
 Building the parts from a config: posebridge.daemon.assemble.
 """
@@ -71,6 +73,8 @@ class Pipeline:
         self.jumps = 0  # re-detections asked for because the pose spread jumped
         self.record_error = ""
         self.control = None
+        self.view = None  # the live page's server (posebridge.view.server), when serving one
+        self._view_feed = None
         self.t_start = time.monotonic()
         self._jump = False
         self._std_mean = 0.0  # running mean of the primary face's spread (uncertainty-jump detection)
@@ -88,6 +92,14 @@ class Pipeline:
         self.control = start_control(self, address, keys)
         return self.control
 
+    def start_view(self, view_cfg):
+        """Serve the live page (posebridge.view) in its own thread."""
+        from posebridge.view.server import start_view
+
+        self.view = start_view(self, view_cfg)
+        self._view_feed = self.view.feed
+        return self.view
+
     # ----------------------------------------------------------------------------------- the loop
 
     def step(self) -> FrameResult | None:
@@ -101,7 +113,10 @@ class Pipeline:
             self.no_frame += 1
             with self.lock:  # no frame in time (live source reconnecting): keep subscribers informed
                 t = time.time()
-                return FrameResult(-1, t, 0, self._publish(t, self.streams.no_frame(t)))
+                messages = self._publish(t, self.streams.no_frame(t))
+                if self._view_feed is not None:
+                    self._view_feed.offer(None, messages, 0)
+                return FrameResult(-1, t, 0, messages)
         self._frame_timings = {}
         self._add("decode", decode_ms)
         self._add("capture", decode_ms)  # the name docs/protocol.md's status uses
@@ -110,8 +125,10 @@ class Pipeline:
                 return self._process(frame)
             except Exception as exc:  # one bad frame must not stop the stream
                 self._frame_failed(exc)
-                return FrameResult(frame.index, frame.t_capture, 0,
-                                   self._publish(frame.t_capture, self.streams.no_frame(frame.t_capture)))
+                messages = self._publish(frame.t_capture, self.streams.no_frame(frame.t_capture))
+                if self._view_feed is not None:
+                    self._view_feed.offer(frame.image, messages, 0)
+                return FrameResult(frame.index, frame.t_capture, 0, messages)
 
     def _process(self, frame) -> FrameResult:
         image = frame.image
@@ -154,6 +171,8 @@ class Pipeline:
         self._frame_times.append(time.monotonic())
         if self.recorder is not None:
             self._record(frame, chosen, estimates)
+        if self._view_feed is not None:  # references only: the page draws and encodes in its own threads
+            self._view_feed.offer(image, messages, len(faces))
         self._maybe_log()
         return FrameResult(frame.index, frame.t_capture, len(faces), messages)
 
@@ -270,12 +289,13 @@ class Pipeline:
         self._stop.set()
 
     def close(self) -> None:
-        """Close control, tracker (its detection worker), publisher (linger 0), the session file
+        """Close the page, control, tracker (its detection worker), publisher (linger 0), the session file
         (finalised) and the source. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        for part in (self.control, self.tracker, self.publisher, *self.sinks, self.recorder, self.source):
+        for part in (self.view, self.control, self.tracker, self.publisher, *self.sinks, self.recorder,
+                     self.source):
             if part is None:
                 continue
             try:
