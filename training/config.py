@@ -55,6 +55,9 @@ class DataConfig:
     shift_jitter_y: float = -1.0  # the vertical shift's own limit; < 0: the same as shift_jitter
     color_jitter: float = 0.0  # random brightness/contrast factor in [1 - c, 1 + c]
     rotate_deg: float = 0.0  # random in-plane rotation in [-r, r] degrees; the labels turn with it exactly
+    rotate_p: float = 1.0  # probability that a sample is rotated at all (rotate_deg > 0)
+    rotate_border: str = "constant"  # fills the corners a rotation uncovers: "constant" (black) or
+    #                                  "replicate" (edge pixels); never a reflection (mirrored faces)
     augment: bool = True  # False: training uses the test-time transform (overfit checks)
 
 
@@ -66,6 +69,8 @@ class LossConfig:
     soft_sigma: float = 3.0
     weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # yaw, pitch, roll
     box_weight: float = 1.0  # weight of the box head's smooth-L1 loss (model.box_head)
+    flip_consistency: float = 0.0  # > 0: half of each batch is paired with its mirror image and the squared
+    #                                difference of (yaw, pitch, roll) from (-yaw', pitch', -roll') is added
 
 
 @dataclass
@@ -102,6 +107,8 @@ class RunConfig:
     log_every: int = 0  # > 0: also log a line every N steps (useful in log files, with progress=false)
     val_every: int = 1
     stop_after: int = 0  # > 0: end this invocation after N epochs (continue later with --resume)
+    pause_file: str = ""  # while this file exists, training waits before its next step (timing runs)
+    snapshot_every: int = 0  # > 0: also keep the weights (no optimizer) every N epochs in snapshots/
 
 
 @dataclass
@@ -166,6 +173,10 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.optim.epochs >= 1, "optim.epochs: must be >= 1"),
         (0.0 <= cfg.data.val_fraction < 1.0, "data.val_fraction: must be in [0, 1)"),
         (cfg.data.repeat >= 1, "data.repeat: must be >= 1"),
+        (0.0 <= cfg.data.rotate_p <= 1.0, "data.rotate_p: must be in [0, 1]"),
+        (cfg.data.rotate_border in ("constant", "replicate"),
+         "data.rotate_border: expected 'constant' or 'replicate'"),
+        (cfg.loss.flip_consistency >= 0.0, "loss.flip_consistency: must be >= 0"),
         (cfg.resize >= cfg.model.input_size, "data.resize: must be 0 or >= model.input_size"),
     ]
     for ok, message in checks:

@@ -71,7 +71,8 @@ log = logging.getLogger("training.study")
 COLUMNS = (*ANGLES, "mean")
 # run settings that do not change what is trained: a resumed run may differ in these
 COSMETIC = (("run", "progress"), ("run", "log_every"), ("run", "stop_after"), ("run", "checkpoint_every"),
-            ("run", "num_threads"), ("data", "num_workers"), ("eval", "batch_size"))
+            ("run", "num_threads"), ("data", "num_workers"), ("eval", "batch_size"), ("run", "pause_file"),
+    ("run", "progress"))
 
 
 # ----------------------------------------------------------------------------- config
@@ -94,6 +95,11 @@ class StudySpec:
     reference: str = ""  # paired differences against this variant ("" = the first)
     recalibrate_bn: int = 2048
     note: str = ""  # one paragraph printed under the title
+    checks: bool = False  # validation checks per run and over steps (training/study_checks.py)
+    checks_with: list[str] = field(default_factory=list)  # more trainer configs whose held-out crops count
+    checks_flip: list[str] = field(default_factory=lambda: ["both", "off"])
+    reference_model: str = ""  # a model measured once on the same crops (the line to beat)
+    reference_label: str = "reference"
     variants: list[Variant] = field(default_factory=list)
 
 
@@ -169,6 +175,13 @@ def _substance(cfg: TrainConfig) -> str:
     for section, key in COSMETIC:
         setattr(getattr(c, section), key, getattr(getattr(default, section), key))
     return dump_toml(c)
+
+
+def config_digest(cfg: TrainConfig) -> str:
+    """A short hash of the settings that change what is trained (COSMETIC ones left out)."""
+    import hashlib
+
+    return hashlib.sha256(_substance(cfg).encode()).hexdigest()[:16]
 
 
 def check_same_config(run_dir: Path, cfg: TrainConfig) -> None:
@@ -269,6 +282,14 @@ def run_one(spec: StudySpec, base: TrainConfig, variant: Variant, seed: int, res
         check_same_config(run_dir, cfg)
         log.info("%s: finished earlier, reusing %s", run_name(variant, seed), done)
         return json.loads(done.read_text())
+    committed = Path(spec.out) / "runs" / f"{run_name(variant, seed)}.json"
+    if resume and committed.is_file() and not last.exists():
+        stored = json.loads(committed.read_text())
+        if stored.get("config_digest", config_digest(cfg)) != config_digest(cfg):
+            raise ConfigError(f"{committed}: finished with other settings than this study's; remove it to "
+                              "run it again")
+        log.info("%s: finished earlier (committed result %s), reusing it", run_name(variant, seed), committed)
+        return {**stored, "config": cfg.to_dict(), "reused": True}
     t0 = time.time()
     trainer = Trainer(cfg)
     if last.exists():
@@ -322,6 +343,12 @@ def run_one(spec: StudySpec, base: TrainConfig, variant: Variant, seed: int, res
         result["eval"][name] = {"n": len(pred), "mae": _mae(pred, true)}
         constant = np.broadcast_to(mean_angles, true.shape)
         result["baseline"][name] = {"n": len(pred), "mae": _mae(constant, true)}
+    if spec.checks:
+        from training.study_checks import run_checks_for
+
+        result["checks"] = run_checks_for(spec, base, run_dir, model, meta,
+                                          View(trainer.train_base, train_idx, test_t, seed))
+    result["config_digest"] = config_digest(cfg)
     result["eval_s"] = round(time.time() - t_eval, 1)
     result["invocation_s"] = round(time.time() - t0, 1)
     result["history"] = _history(trainer.history, spe)
@@ -364,6 +391,10 @@ def run_study(spec: StudySpec, base: TrainConfig, resume: bool = False, only: li
     jobs = [(s, v) for s in seeds for v in variants]
     results: list[dict] = []
     t0 = time.time()
+    if spec.checks:
+        from training.study_checks import reference_checks
+
+        reference_checks(spec, base)
     with cached_datasets():
         tests: dict = {}
         for i, (seed, v) in enumerate(jobs):
@@ -374,6 +405,9 @@ def run_study(spec: StudySpec, base: TrainConfig, resume: bool = False, only: li
             if res is None:
                 break
             name = run_name(v, seed)
+            if res.get("reused"):
+                results.append(res)
+                continue
             (out / "runs" / f"{name}.json").write_text(
                 json.dumps({k: r for k, r in res.items() if k != "config"}, indent=1, default=_json_default)
                 + "\n")
@@ -460,10 +494,19 @@ def write_report(spec: StudySpec, base: TrainConfig, command: str = "", figures:
         if figures:
             plot_curves(spec, results, out)
             plot_summary(spec, summary, out / "summary.png")
+            if spec.checks:
+                from training.study_checks import plot as plot_checks
+
+                plot_checks(spec, results, out / "checks.png")
     except Exception as exc:  # noqa: BLE001 - a figure must not lose the numbers
         log.warning("plotting failed: %s", exc)
     path = out / "results.md"
-    path.write_text(render_markdown(spec, base, summary, results, command))
+    text = render_markdown(spec, base, summary, results, command)
+    if spec.checks:
+        from training.study_checks import markdown as checks_markdown
+
+        text += "\n".join(checks_markdown(spec, results))
+    path.write_text(text)
     return path
 
 

@@ -268,6 +268,44 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
 
 
+def wait_while(pause_file: str, poll_s: float = 2.0) -> float:
+    """Wait while `pause_file` exists (a shared machine being timed); returns the seconds waited."""
+    if not pause_file or not os.path.exists(pause_file):
+        return 0.0
+    t0 = time.time()
+    log.info("pause file %s exists: waiting", pause_file)
+    while os.path.exists(pause_file):
+        time.sleep(poll_s)
+    log.info("pause file gone after %.0f s: continuing", time.time() - t0)
+    return time.time() - t0
+
+
+def mirror_pairs(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
+                 box: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The batch's first half and its mirror images (yaw, roll and the box's dx negated): the same
+    number of rows, half as many faces; row i + n is row i mirrored."""
+    n = len(x) // 2
+    sign = torch.tensor([-1.0, 1.0, -1.0], dtype=y.dtype)
+    box_sign = torch.tensor([-1.0, 1.0, 1.0], dtype=box.dtype)
+    x = torch.cat([x[:n], x[:n].flip(-1)])
+    return (x, torch.cat([y[:n], y[:n] * sign]), torch.cat([w[:n], w[:n]]),
+            torch.cat([box[:n], box[:n] * box_sign]))
+
+
+def flip_consistency_loss(outputs: tuple[torch.Tensor, ...], bins: dict[str, BinSpec]) -> torch.Tensor:
+    """Mean squared difference (degrees^2) between each face's decoded angles and its mirror image's
+    (yaw and roll negated), over the pairs `mirror_pairs` built."""
+    from posebridge.models.bins import decode
+
+    terms = []
+    for out, a in zip(outputs[:3], ANGLES, strict=True):
+        pred, _ = decode(out.float(), bins[a])
+        n = len(pred) // 2
+        mirrored = -pred[n:2 * n] if a in ("yaw", "roll") else pred[n:2 * n]
+        terms.append(((pred[:n] - mirrored) ** 2).mean())
+    return torch.stack(terms).mean()
+
+
 @dataclass
 class RunResult:
     out_dir: Path
@@ -413,6 +451,7 @@ class Trainer:
         for i, batch in enumerate(loader):
             if i >= n_steps:
                 break
+            t_start += wait_while(cfg.run.pause_file)  # paused time is not training time
             self.elapsed = elapsed0 + time.time() - t_start
             if budget and self._time_is_up(self.elapsed >= budget):
                 self.out_of_time = True
@@ -423,13 +462,19 @@ class Trainer:
                 group["lr"] = lr
             x = batch["image"].to(rt.device, non_blocking=True).contiguous(memory_format=self.memory_format)
             y = batch["angles"]
+            sample_w, box_t = batch["weights"], batch["box"]
+            if cfg.loss.flip_consistency > 0:
+                x, y, sample_w, box_t = mirror_pairs(x, y, sample_w, box_t)
+                x = x.contiguous(memory_format=self.memory_format)
             with torch.autocast("cuda", dtype=torch.float16, enabled=rt.amp):
                 outputs = self._forward(x)
             total, parts = pose_loss(tuple(o.float() for o in outputs), y.to(rt.device), self.bins,
                                      cfg.loss.kind, cfg.loss.alpha, cfg.loss.target, cfg.loss.soft_sigma,
-                                     tuple(cfg.loss.weights), batch["weights"].to(rt.device))
+                                     tuple(cfg.loss.weights), sample_w.to(rt.device))
+            if cfg.loss.flip_consistency > 0:
+                total = total + cfg.loss.flip_consistency * flip_consistency_loss(outputs, self.bins)
             if cfg.model.box_head:
-                b_loss, b_err = box_loss(outputs[3], batch["box"])
+                b_loss, b_err = box_loss(outputs[3], box_t)
                 total = total + cfg.loss.box_weight * b_loss
                 meter.add_box(b_err, len(x))
             self.optimizer.zero_grad(set_to_none=True)
@@ -508,6 +553,9 @@ class Trainer:
                 saved = None
                 if (epoch + 1) % cfg.run.checkpoint_every == 0 or last:
                     saved = result.last_path = self.save(self.out / "last.pt", epoch)
+                if cfg.run.snapshot_every and ((epoch + 1) % cfg.run.snapshot_every == 0 or last):
+                    snap = self.out / "snapshots" / f"step_{self.step:06d}.pt"
+                    save_checkpoint(snap, self.model, self.meta)
                 if improved:
                     result.best_path = self._save_best(epoch, saved)
                 self._write_logs(plot=saved is not None or last)
@@ -580,6 +628,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config key, e.g. --set optim.epochs=5 --set data.options.root=DIR")
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
                    help="continue a run from its last.pt (default: run.out_dir/last.pt)")
+    p.add_argument("--init", metavar="CKPT", help="fine-tune: start from this posebridge checkpoint's "
+                   "weights (same backbone and heads; sets model.pretrained)")
+    p.add_argument("--pause-file", metavar="FILE",
+                   help="wait before each step while FILE exists (run.pause_file)")
     return p
 
 
@@ -587,7 +639,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        cfg = load_config(args.config, args.set)
+        extra = ([f"model.pretrained={args.init}"] if args.init else []) + (
+            [f"run.pause_file={args.pause_file}"] if args.pause_file else [])
+        cfg = load_config(args.config, list(args.set) + extra)
         result = train(cfg, args.resume)
     except PoseBridgeError as exc:
         print(f"training: error: {exc}", file=sys.stderr)

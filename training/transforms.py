@@ -24,6 +24,7 @@ from posebridge.inference.meta import IMAGENET_MEAN, IMAGENET_STD
 from posebridge.output.rotation import rotate_in_plane
 
 Box = tuple[float, float, float, float]
+BORDERS = {"constant": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE}
 
 
 def loose_box(box: Box, k: float) -> Box:
@@ -69,6 +70,9 @@ class Transform:
     shift_jitter_y: float = -1.0  # < 0: the same as shift_jitter
     color_jitter: float = 0.0
     rotate_deg: float = 0.0
+    rotate_p: float = 1.0
+    rotate_border: str = "constant"
+    max_angle: float = 96.0  # a rotation whose exact labels leave +-max_angle is not applied (bins end at 99)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 
@@ -80,7 +84,8 @@ class Transform:
             input_size=cfg.model.input_size, resize=cfg.resize, train=augment,
             margin_min=d.margin_min, margin_max=d.margin_max, flip=d.flip, blur=d.blur,
             scale_jitter=d.scale_jitter, shift_jitter=d.shift_jitter, shift_jitter_y=d.shift_jitter_y,
-            color_jitter=d.color_jitter, rotate_deg=d.rotate_deg,
+            color_jitter=d.color_jitter, rotate_deg=d.rotate_deg, rotate_p=d.rotate_p,
+            rotate_border=d.rotate_border,
         )  # fmt: skip
 
     def base_box(self, image: np.ndarray, box: Box | None, rng: np.random.Generator) -> Box:
@@ -117,8 +122,14 @@ class Transform:
         cut = self.jitter(base, rng)
         theta = 0.0
         if self.train and self.rotate_deg and np.all(np.isfinite(angles)):
+            # drawn unconditionally, so the rest of the sample's randomness does not depend on rotate_p
             theta = float(rng.uniform(-self.rotate_deg, self.rotate_deg))  # clockwise, degrees
-            angles = rotate_in_plane(*angles, theta).astype(np.float32)
+            use = rng.random() < self.rotate_p
+            turned = rotate_in_plane(*angles, theta).astype(np.float32)
+            if use and np.all(np.abs(turned) <= self.max_angle):
+                angles = turned
+            else:
+                theta = 0.0
         side = cut[2] - cut[0]
         scale = self.resize / side
         cx, cy = (cut[0] + cut[2]) / 2, (cut[1] + cut[3]) / 2
@@ -127,7 +138,7 @@ class Transform:
         m[1, 2] += self.resize / 2 - cy
         warp = m if scale >= 0.5 else _shrink_m(m, image, scale)
         crop = cv2.warpAffine(_shrunk(image, scale, m), warp, (self.resize, self.resize),
-                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+                              flags=cv2.INTER_LINEAR, borderMode=BORDERS[self.rotate_border])
         off = self.resize - self.input_size
         ox = oy = 0
         if off > 0:
