@@ -32,6 +32,7 @@ DEFAULT_VIEW = "127.0.0.1:8570"
 class SourceConfig:
     spec: str = "0"  # camera index, /dev/videoN, video file, image folder or session file
     realtime: bool = True  # files: pace by their fps (False = as fast as possible, `--fast`)
+    loop: bool = False  # files: start again at the end (a video or folder shown forever, e.g. with --view)
 
 
 @dataclass
@@ -174,6 +175,7 @@ def check_endpoint(field: str, address: str) -> str:
 def validate(cfg: ServeConfig) -> ServeConfig:
     """Every value's documented range (examples/posebridge.toml); one ConfigError line naming the first
     value out of range. The filter's own table is checked by posebridge.filtering.config."""
+    v.boolean("source.loop", cfg.source.loop)
     v.integer("model.threads", cfg.model.threads, 0, 256)
     v.text("model.device", cfg.model.device, 64)
     v.choice("model.flip", cfg.model.flip, ("model", "both", "alternate", "off"))

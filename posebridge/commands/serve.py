@@ -33,6 +33,8 @@ def add_serve_arguments(p: argparse.ArgumentParser, source_required: bool = Fals
                    "control sockets (docs/daemon.md, Security) [security.keys]")
     p.add_argument("--fast", action="store_true",
                    help="read files as fast as possible, not at their frame rate [source.realtime=false]")
+    p.add_argument("--loop", action="store_true", default=None,
+                   help="files: start again at the end [source.loop]")
     p.add_argument("--device", help="auto, cpu, cuda[:N], tensorrt [model.device]")
     p.add_argument("--backend", help="onnx (default), onnx-int8, torch, torch-bf16, torch-compile; the torch "
                    "ones need posebridge[torch] [model.backend]")
@@ -64,6 +66,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
     cfg = load_config(args.config)
     flags = {
         "source.spec": args.source,
+        "source.loop": args.loop,
         "model.name": args.model,
         "record.path": args.record,
         "record.overwrite": args.overwrite,

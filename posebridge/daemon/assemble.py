@@ -36,7 +36,8 @@ def build_pipeline(cfg: ServeConfig) -> Pipeline:
     opened: list = []
     try:
         # The source first: "no camera" is reported at once, before the model loads.
-        source = open_source(cfg.source.spec, realtime=cfg.source.realtime)
+        loop = {"loop": True} if cfg.source.loop else {}  # a camera refuses the option in one line
+        source = open_source(cfg.source.spec, realtime=cfg.source.realtime, **loop)
         opened.append(source)
         estimator = Estimator.load(cfg.model.name or None, device=cfg.model.device, backend=cfg.model.backend,
                                    zooms=cfg.model.zooms or None, threads=cfg.model.threads,
