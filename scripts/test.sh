@@ -2,7 +2,8 @@
 # Set up everything the tests need from this repo's own files, then run lint and the test suite.
 #   bash scripts/test.sh [pytest args...]
 # Installs: .venv with posebridge[dev] (torch + torchvision from PyPI), and Debian's mono
-# (mono-mcs, mono-runtime) for the Unity client's C# tests when it is missing.
+# (mono-mcs, mono-runtime) for the Unity client's C# tests and EGL + Mesa (libegl1, libegl-mesa0,
+# libgl1-mesa-dri) for the rendered-clip tests, each when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --dev
@@ -10,6 +11,14 @@ if ! command -v mcs >/dev/null 2>&1 || ! command -v mono >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     echo "installing Debian mono (mono-mcs, mono-runtime) for the Unity client tests"
     $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q mono-mcs mono-runtime >/dev/null
+fi
+EGL_DEBS="libegl1 libegl-mesa0 libgl1-mesa-dri"
+# shellcheck disable=SC2086
+if [ "$(dpkg-query -W -f='${db:Status-Status}\n' $EGL_DEBS 2>/dev/null | grep -c '^installed$')" != 3 ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "installing Debian EGL + Mesa (libegl1, libegl-mesa0, libgl1-mesa-dri) for the rendered-clip tests"
+    # shellcheck disable=SC2086
+    $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q $EGL_DEBS >/dev/null
 fi
 .venv/bin/ruff check .
 .venv/bin/python -m pytest -q "$@"
