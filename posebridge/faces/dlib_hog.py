@@ -32,8 +32,8 @@ class DlibHogDetector:
         try:
             import dlib
         except ImportError:
-            raise ConfigError("faces.detector: dlib_hog needs the `dlib-bin` package "
-                              "(pip install dlib-bin)") from None
+            raise ConfigError("faces.detector: dlib_hog needs dlib, which this install does not have: "
+                              "pip install 'posebridge[dlib]'") from None
         self._detector = dlib.get_frontal_face_detector()
         self.upsample = positive_int("upsample", upsample, 0)
         self.threshold, self.input_width = float(threshold), input_width
