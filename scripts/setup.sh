@@ -14,13 +14,19 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-EXTRA=""
-if [ "${1:-}" = "--dev" ]; then EXTRA="[dev]"; fi
-.venv/bin/python -m pip install -q -e ".${EXTRA}"
+EXTRA="" LEAN="--no-compile"  # the runtime: modules are compiled when first imported, not all at once
+if [ "${1:-}" = "--dev" ]; then EXTRA="[dev]" LEAN=""; fi
+.venv/bin/python -m pip install -q $LEAN --upgrade pip
+.venv/bin/python -m pip install -q $LEAN -e ".${EXTRA}"
 if .venv/bin/python -m pip show -q opencv-python >/dev/null 2>&1; then
     echo "replacing opencv-python (GUI build) by opencv-python-headless in .venv"
     .venv/bin/python -m pip uninstall -q -y opencv-python
-    .venv/bin/python -m pip install -q --force-reinstall --no-deps "opencv-python-headless>=4.8,<5"
+    SPEC=$(.venv/bin/python -c "from importlib.metadata import requires
+print(next(r for r in requires('posebridge') if r.startswith('opencv-python-headless')))")
+    .venv/bin/python -m pip install -q --force-reinstall --no-deps "$SPEC"
+fi
+if [ -z "$EXTRA" ] && .venv/bin/python -m pip show -q setuptools >/dev/null 2>&1; then
+    # Python 3.11's venv brings setuptools 65 (9 MB); nothing at run time uses it (3.12+ venvs have none)
+    .venv/bin/python -m pip uninstall -q -y setuptools
 fi
 echo "posebridge installed in $(pwd)/.venv ($(du -sm .venv | cut -f1) MB)"
