@@ -78,3 +78,29 @@ def test_no_server_is_one_line_error():
 def test_bind_conflict_is_config_error(server):
     with pytest.raises(ConfigError, match="control.address: cannot bind"):
         ControlServer({}, server.address)
+
+
+def sized_request(size: int) -> bytes:
+    """A valid `status` request packed to exactly `size` bytes (a padding string fills it)."""
+    base = len(msgpack.packb({"cmd": "status", "pad": ""}, use_bin_type=True))
+    for pad in range(max(0, size - base - 4), size):
+        raw = msgpack.packb({"cmd": "status", "pad": "x" * pad}, use_bin_type=True)
+        if len(raw) == size:
+            return raw
+    raise AssertionError(f"cannot pack a request of exactly {size} bytes")
+
+
+def test_the_4_kb_bound_answers_just_under_and_drops_just_over(server):
+    """docs/daemon.md: a request of up to MAX_REQUEST_BYTES (4 KB, 4096) is answered; one byte more and
+    libzmq drops the connection unanswered, and the server goes on answering others."""
+    from posebridge.output.control import MAX_REQUEST_BYTES
+
+    assert MAX_REQUEST_BYTES == 4096
+    assert raw_request(server.address, [sized_request(4096)])["ok"] is True
+    sock = zmq.Context.instance().socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(server.address)
+    sock.send(sized_request(4097))  # the break that must fail: a bound of 8 KB answers this
+    assert not sock.poll(1500), "a 4,097-byte request was answered"
+    sock.close()
+    assert request(server.address, {"cmd": "status"})["ok"] is True

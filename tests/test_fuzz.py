@@ -234,14 +234,31 @@ def session_bytes(tmp_path_factory):
     return _session(tmp_path_factory.mktemp("s") / "base.pbsession")
 
 
+@pytest.fixture(scope="module")
+def session_layout(tmp_path_factory, session_bytes):
+    """(start, end, frame) of every frame record of the pristine session file, by byte offset."""
+    path = tmp_path_factory.mktemp("l") / "base.pbsession"
+    path.write_bytes(session_bytes)
+    reader = SessionReader(path)
+    out, start = [], reader.good_bytes
+    for rec in reader:
+        if rec["kind"] == "frame":
+            out.append((start, reader.good_bytes, rec))
+        start = reader.good_bytes
+    assert len(out) == 30
+    return out
+
+
 @FUZZ
 @given(edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255), st.sampled_from(["flip", "cut",
                                                                                                "insert"])),
                       min_size=1, max_size=4))
-def test_damaged_session_files_read_what_is_intact(tmp_path_factory, session_bytes, edits):
+def test_damaged_session_files_read_what_is_intact(tmp_path_factory, session_bytes, session_layout, edits):
     data = bytearray(session_bytes)
+    touched: list[int] = []  # positions edited (in the file as it was at that edit)
     for pos, byte, kind in edits:
         pos = 16 + pos % max(1, len(data) - 16)
+        touched.append(pos)
         if kind == "flip":
             data[pos] ^= byte or 1
         elif kind == "cut":
@@ -256,8 +273,18 @@ def test_damaged_session_files_read_what_is_intact(tmp_path_factory, session_byt
         assert one_line(str(exc))
         return
     frames = list(reader.frames())
-    assert all(check_frame(f) == "" for f in frames)
     assert len(frames) <= 30 and [f["index"] for f in frames] == sorted(f["index"] for f in frames)
+    read = {f["index"]: f for f in frames}
+    # every frame stored wholly before the first damaged byte is read back exactly ...
+    first = min(touched)
+    for start, end, rec in session_layout:
+        if end <= first:
+            assert read.get(rec["index"]) == rec, f"intact frame {rec['index']} (bytes {start}-{end}) lost"
+    # ... and with bytes flipped in place (no shift), so is every frame no flip touched: reading resumes
+    if all(kind == "flip" for *_, kind in edits):
+        for start, end, rec in session_layout:
+            if not any(start <= p < end for p in touched):
+                assert read.get(rec["index"]) == rec, f"intact frame {rec['index']} after the damage lost"
 
 
 frame_records = st.fixed_dictionaries({"kind": st.just("frame")}, optional={
@@ -272,15 +299,19 @@ def test_ill_typed_records_are_skipped_by_replay(tmp_path_factory, records):
     from posebridge.commands.replay import refiltered
 
     path = tmp_path_factory.mktemp("t") / "typed.pbsession"
+    written: list[dict] = []
     with SessionWriter(path) as w:
         for rec in records:
             try:
                 w.write_record(rec)
+                written.append(rec)
             except (TypeError, ValueError, OverflowError):
                 pass
     reader = SessionReader(path)
     good = list(reader.frames())
-    assert all(check_frame(f) == "" for f in good)
+    well_typed = [r for r in written if check_frame(r) == ""]
+    assert len(good) == len(well_typed)  # every well-typed record written is read back ...
+    assert reader.invalid_frames == len(written) - len(good)  # ... and every ill-typed one counted
     for _, msgs in refiltered(reader.checked(), FilterConfig(), False, False, {}):
         for m in msgs:
             assert all(math.isfinite(x) for x in [*m.q, *m.euler])

@@ -58,14 +58,18 @@ def test_is_the_default_model(tmp_path, monkeypatch):
 
 
 def test_onnx_runtime_and_pytorch_give_the_same_angles():
+    """docs/models.md: the two backends' MAE agree to 1e-6; per crop they agree to float32 rounding
+    (measured: at most 2.3e-5 degrees over 300 real crops), checked here at 1e-4."""
     rng = np.random.default_rng(0)
     crops = [cv2.imread(str(FIXTURES / "synthetic_face_112.png"))] + [
-        rng.integers(0, 255, (112, 112, 3), np.uint8) for _ in range(3)]
+        rng.integers(0, 255, (112, 112, 3), np.uint8) for _ in range(7)]
     onnx_poses = Estimator.load("posebridge-small", device="cpu").predict_crops(crops)
     torch_poses = Estimator.load("posebridge-small", device="cpu", backend="torch").predict_crops(crops)
-    for a, b in zip(onnx_poses, torch_poses, strict=True):
-        np.testing.assert_allclose(a.angles, b.angles, atol=1e-3)
-        np.testing.assert_allclose(a.stds, b.stds, atol=1e-3)
+    a = np.array([p.angles for p in onnx_poses])
+    b = np.array([p.angles for p in torch_poses])
+    np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
+    np.testing.assert_allclose([p.stds for p in onnx_poses], [p.stds for p in torch_poses], atol=1e-4, rtol=0)
+    assert abs(np.abs(a).mean() - np.abs(b).mean()) < 1e-6  # a mean absolute figure agrees to 1e-6
 
 
 def test_metadata_states_protocol_and_bins():
@@ -100,20 +104,26 @@ def test_mirrored_crop_mirrors_the_pose(estimator):
     np.testing.assert_allclose([b.yaw, b.pitch, b.roll], [-a.yaw, a.pitch, -a.roll], atol=0.05)
 
 
-def test_real_face_crop_is_close_to_its_label(shared, estimator):
-    """One AFLW2000-dev crop in the 3DDFA protocol (research data, skipped when absent)."""
-    from posebridge.offline.datasets import read_pose_mat
+# The shipped model's validation checks on the training crops every recipe holds out (flip both), as
+# measured and reported in docs/models.md (`python -m training.validation_checks --config
+# training/configs/posebridge_small.toml posebridge/assets/posebridge-small.onnx --flip both`). A change
+# that makes the packaged model worse by more than the margin fails here. Update with the model.
+SHIPPED_CHECKS = {"consensus_mean": 2.106, "human_yaw": 6.541, "eye_roll": 3.095, "score": 3.914}
+CHECK_MARGIN = 0.05
 
-    crops = shared("data", "aflw2000-dev-crops")
-    errs = []
-    for name in ("image00002", "image00004", "image00006", "image00008", "image00010"):
-        lab = read_pose_mat(shared("data", "aflw2000-dev", f"{name}.mat"))
-        gt = np.array([lab["yaw"], lab["pitch"], lab["roll"]])
-        if np.any(np.abs(gt) > 99):
-            continue
-        pose = estimator.predict_crops([cv2.imread(str(crops / f"{name}.jpg"))])[0]
-        errs.append(np.abs(np.array(pose.angles) - gt).mean())
-    assert errs and float(np.mean(errs)) < 10.0
+
+def test_accuracy_on_held_out_training_crops_matches_the_model_card(shared):
+    """A regression bound for the packaged model on 748 held-out training crops (never AFLW2000)."""
+    from training.validation_checks import run_checks, validation_split
+
+    shared("data", "aflw-yaw-crops", "labels.csv")
+    root, names = validation_split([str(REPO / "training" / "configs" / "posebridge_small.toml")])
+    got = run_checks(str(GRAPH), root, names, "both")
+    measured = {"consensus_mean": got.consensus["mean"], "human_yaw": got.human_yaw,
+                "eye_roll": got.eye_roll, "score": got.score}
+    for key, want in SHIPPED_CHECKS.items():
+        assert measured[key] <= want + CHECK_MARGIN, f"{key}: {measured[key]:.3f} (model card: {want})"
+        assert measured[key] >= want - CHECK_MARGIN, f"{key}: {measured[key]:.3f} beats the card ({want})"
 
 
 def test_detector_box_maps_to_landmark_roi():

@@ -135,7 +135,8 @@ def replay(path: str, publisher, speed: float = 1.0, refilter: bool = False,
                 sink.send(msg)  # never raises, never blocks (posebridge.daemon.stages.Sink)
             seq += 1
     return {"frames": n_frames, "messages": seq - seq_start, "next_seq": seq, "problem": reader.problem,
-            "skipped": reader.skipped, "complete": reader.complete}
+            "skipped": reader.skipped, "damaged": reader.damaged, "invalid_frames": reader.invalid_frames,
+            "complete": reader.complete}
 
 
 def _recorded_position(recorded: dict):
@@ -202,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
             sink.close()
     if result.get("problem"):
         log.warning("%s: %s (replayed everything readable)", args.file, result["problem"])
-    log.info("replayed %d frames, %d messages", result["frames"], result["messages"])
+    log.info("replayed %d frames, %d messages; skipped %d damaged region(s), %d ill-typed frame(s)",
+             result["frames"], result["messages"], result.get("damaged", 0), result.get("invalid_frames", 0))
     for sink in sinks:
         st = sink.stats()
         log.info("%s to %s: %d messages sent, %d failed", st["name"], st["destination"],
