@@ -54,7 +54,8 @@ def open_source(spec: str | int, realtime: bool = True, **opts: object) -> Frame
     """A frame source for `spec`:
 
     - an int, or a string of digits -> camera index; `/dev/video*` -> that camera; a stream URL
-      (rtsp://, http://...) -> a live stream read like a camera;
+      (rtsp://, http://...) -> a live stream read like a camera; a camera's name (or a unique part of
+      it, posebridge.sources.devices) when no file of that name exists;
     - a folder -> its images in name order; an image file -> that one image;
     - a session file (see posebridge.sources.session) -> its recorded frames;
     - any other file -> a video decoded by OpenCV.
@@ -80,8 +81,14 @@ def open_source(spec: str | int, realtime: bool = True, **opts: object) -> Frame
         return _make(CameraSource, text, text, **opts)
     path = Path(text).expanduser()
     if not path.exists():
-        raise InputFileError(path, "no such file or folder (expected a video file, an image folder, a "
-                                   "session file or a camera index)")
+        from posebridge.sources.devices import find_camera
+
+        device = find_camera(text)  # a camera's name (`posebridge cameras`), or a unique part of it
+        if device is not None:
+            return _make(CameraSource, text, int(device) if device.isdigit() else device, **opts)
+        raise InputFileError(path, "no such file or folder, and no camera of that name (expected a video "
+                                   "file, an image folder, a session file, a camera index or a camera name: "
+                                   "see `posebridge cameras`)")
     if path.is_dir():
         return _make(ImageFolderSource, text, path, realtime=realtime, **opts)
     if _is_session(path):
