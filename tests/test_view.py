@@ -302,3 +302,23 @@ def test_preview_stream_serves_jpegs_with_the_face_drawn(live):
         data += r.read1(65536)
     conn.close()
     assert data.startswith(b"--frame\r\nContent-Type: image/jpeg") and live.view.feed.encodes >= 1
+
+
+# ---------------------------------------------------------------------------------------- bench
+
+@pytest.mark.parametrize("watch", [False, True])
+def test_bench_runs_with_the_page_on(tmp_path, capsys, watch):
+    """`posebridge bench --view` serves the page during the run (no page: nothing encoded);
+    `--watch-view` adds a client that reads the preview as an open page does."""
+    from posebridge.cli import main
+
+    clip = still_clip(tmp_path / "clip.avi", seconds=3.0)
+    argv = ["bench", str(clip), "--child", "--json", "--realtime", "--warmup", "5", "--view",
+            "--detector", "haar"] + (["--watch-view"] if watch else [])
+    assert main(argv) == 0
+    (run,) = json.loads(capsys.readouterr().out)["runs"]
+    assert run["view"]["watched"] is watch and "view.enabled=true" in run["overrides"]
+    if watch:
+        assert run["view"]["encodes"] > 3
+    else:
+        assert run["view"]["encodes"] == 0

@@ -94,10 +94,14 @@ def make_clip(path: str | os.PathLike, face: np.ndarray | None = None, frames: i
 def bench_once(video: str, model: str | None = None, backend: str | None = None, device: str = "auto",
                detector: str | None = None, realtime: bool = False, warmup: int = 10, max_frames: int = 0,
                threads: int | None = None, detect_in_thread: bool | None = None,
-               t_spawn: float | None = None, overrides: list[str] | None = None) -> dict:
+               t_spawn: float | None = None, overrides: list[str] | None = None,
+               watch_view: bool = False) -> dict:
     """Run the daemon's pipeline over `video` in this process; stage timings and CPU exclude the first
     `warmup` frames. `t_spawn` (wall clock when the parent started this process) makes `startup_*`
-    the time from process start to the first published message / first tracked pose."""
+    the time from process start to the first published message / first tracked pose. With the live page
+    on (`--set view.enabled=true`, any free port unless `view.address` says otherwise) no page is open,
+    unless `watch_view`: then a client process reads the preview and polls the state like an open page
+    during the timed frames (its own CPU is not counted)."""
     from posebridge.config import ServeConfig
     from posebridge.daemon.assemble import build_pipeline
     from posebridge.timing import StageTimer
@@ -117,6 +121,7 @@ def bench_once(video: str, model: str | None = None, backend: str | None = None,
     cfg.publish.address = "tcp://127.0.0.1:0"  # any free port: never collides with a running daemon
     cfg.control.enabled = False
     cfg.run.log_every_s = 0.0
+    cfg.view.address = "127.0.0.1:0"  # when `--set view.enabled=true`: never collides with a running daemon
     if overrides:
         from posebridge.config import apply_overrides, validate
 
@@ -126,6 +131,7 @@ def bench_once(video: str, model: str | None = None, backend: str | None = None,
     pipe = build_pipeline(cfg)
     load_s = time.perf_counter() - t_load
     first_msg = first_pose = None
+    watcher = None
     try:
         for _ in range(warmup):
             result = pipe.step()
@@ -136,6 +142,11 @@ def bench_once(video: str, model: str | None = None, backend: str | None = None,
             if first_pose is None and any(m.tracked for m in result.messages):
                 first_pose = next(m.t_publish for m in result.messages if m.tracked)
         pipe.timer = StageTimer(window=100_000)
+        if watch_view:
+            if pipe.view is None:
+                raise PoseBridgeError("--watch-view needs the live page: add --view")
+            watcher = start_page_client(pipe.view.url)
+        encodes0 = pipe.view.feed.encodes if pipe.view is not None else 0
         dropped0 = int(pipe.source.stats().get("dropped", 0))
         frames = faces = 0
         cpu0, t0 = os.times(), time.perf_counter()
@@ -157,7 +168,14 @@ def bench_once(video: str, model: str | None = None, backend: str | None = None,
         provider = pipe.estimator.backend.provider
         skipped = int(pipe.source.stats().get("dropped", 0)) - dropped0
         tracker = pipe.tracker.stats()
+        view = None
+        if pipe.view is not None:
+            view = {"watched": watch_view, "encodes": pipe.view.feed.encodes - encodes0,
+                    "encode_ms_total": pipe.view.feed.encode_ms}
     finally:
+        if watcher is not None:
+            watcher.terminate()
+            watcher.wait(timeout=10)
         pipe.close()
     if frames == 0:
         raise InputFileError(video, "no frames left to time after the warm-up")
@@ -191,7 +209,30 @@ def bench_once(video: str, model: str | None = None, backend: str | None = None,
         "detector_runs": tracker.get("detect_frames", 0),
         "torch_imported": "torch" in sys.modules,
         "realtime": realtime,
+        "view": view,
     }
+
+
+PAGE_CLIENT = """
+import sys, threading, time, urllib.request
+url = sys.argv[1]
+def stream():
+    with urllib.request.urlopen(url + "stream.mjpg", timeout=30) as r:
+        while r.read(65536):
+            pass
+threading.Thread(target=stream, daemon=True).start()
+since = -1
+while True:
+    with urllib.request.urlopen(url + f"api/state?since={since}", timeout=30) as r:
+        r.read()
+    time.sleep(0.1)
+"""
+
+
+def start_page_client(url: str) -> subprocess.Popen:
+    """A process that does what an open page does: read the preview stream, poll the state at 10 Hz."""
+    return subprocess.Popen([sys.executable, "-c", PAGE_CLIENT, url], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
 
 
 def bench_subprocess(args, video: str, backend: str | None = None, detector: str | None = None,
@@ -207,6 +248,8 @@ def bench_subprocess(args, video: str, backend: str | None = None, detector: str
         cmd.append("--detect-inline")
     if args.realtime:
         cmd.append("--realtime")
+    if args.watch_view and not prev_default:
+        cmd.append("--watch-view")
     for item in ([] if prev_default else args.set):
         cmd += ["--set", item]
     env = {**os.environ, "POSEBRIDGE_BENCH_SPAWN": repr(time.time())}
@@ -228,7 +271,9 @@ def _fmt(x: float) -> str:
 
 def _label(run: dict) -> str:
     where = "worker" if run.get("detect_in_thread") else "inline"
-    return f"{run['backend']} + {run.get('detector', '?')} ({where})"
+    view = run.get("view")
+    page = "" if not view else (", page open" if view["watched"] else ", --view, no page")
+    return f"{run['backend']} + {run.get('detector', '?')} ({where}{page})"
 
 
 def format_report(report: dict) -> str:
@@ -314,12 +359,18 @@ def register(subparsers) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any daemon option by its TOML path, e.g. --set model.flip=alternate (not applied to "
                         "the `--compare previous` run)")
+    p.add_argument("--view", action="store_true",
+                   help="serve the live page during the run, no page open (= --set view.enabled=true)")
+    p.add_argument("--watch-view", action="store_true",
+                   help="with --view: a client process reads the preview and polls the state as a page does")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.view:
+        args.set = [*args.set, "view.enabled=true"]
     with tempfile.TemporaryDirectory(prefix="posebridge-bench-") as tmp:
         video, face_src = args.video, None
         if video is None:
@@ -341,7 +392,8 @@ def run(args) -> int:
             spawn = os.environ.get("POSEBRIDGE_BENCH_SPAWN")
             runs = [bench_once(video, args.model, args.backend, args.device, args.detector, args.realtime,
                                args.warmup, args.frames, args.threads, False if args.detect_inline else None,
-                               t_spawn=float(spawn) if spawn else None, overrides=args.set)]
+                               t_spawn=float(spawn) if spawn else None, overrides=args.set,
+                               watch_view=args.watch_view)]
         else:
             runs = [bench_subprocess(args, video, detect_in_thread=False if args.detect_inline else None)]
             if args.compare == "previous":
