@@ -3,7 +3,8 @@
 #   bash scripts/test.sh [pytest args...]
 # Installs: .venv with posebridge[dev] (torch + torchvision from PyPI), and Debian's mono
 # (mono-mcs, mono-runtime) for the Unity client's C# tests and EGL + Mesa (libegl1, libegl-mesa0,
-# libgl1-mesa-dri) for the rendered-clip tests, each when it is missing.
+# libgl1-mesa-dri) for the rendered-clip tests, and Debian's chromium for the live page's browser tests
+# (driven by Playwright from posebridge[dev]; never `playwright install`), each when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # CI must run every test: without the research data beside the repo it stops here, in one line
@@ -25,6 +26,11 @@ if [ "$(dpkg-query -W -f='${db:Status-Status}\n' $EGL_DEBS 2>/dev/null | grep -c
     echo "installing Debian EGL + Mesa (libegl1, libegl-mesa0, libgl1-mesa-dri) for the rendered-clip tests"
     # shellcheck disable=SC2086
     $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q $EGL_DEBS >/dev/null
+fi
+if [ ! -x /usr/bin/chromium ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "installing Debian chromium for the live page's browser tests (tests/test_view_browser.py)"
+    $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null
 fi
 .venv/bin/ruff check .
 .venv/bin/python -m pytest -q "$@"
