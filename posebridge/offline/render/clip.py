@@ -108,8 +108,8 @@ def read_truth(path: str | Path) -> Truth:
     except ValueError as exc:
         raise InputFileError(path, f"truth CSV has a non-numeric value ({exc})") from None
     t = num[:, 1]
-    fps = 1.0 / float(np.median(np.diff(t))) if len(t) > 1 else 30.0
-    return Truth(round(fps, 3), t, num[:, 2:5], num[:, 5:7], num[:, 7], num[:, 8], num[:, 9:13],
+    fps = (len(t) - 1) / float(t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 30.0
+    return Truth(round(fps, 2), t, num[:, 2:5], num[:, 5:7], num[:, 7], num[:, 8], num[:, 9:13],
                  [r["kind"] for r in rows], num[:, 13].astype(int))
 
 

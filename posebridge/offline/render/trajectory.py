@@ -195,10 +195,11 @@ def _step_target(rng: np.random.Generator, current: Pose, axes: int,
 
 def random_mix(seed: int, seconds: float = 15.0, fps: float = 30.0, kinds: tuple[str, ...] = MIX_KINDS[:4],
                limits: tuple[float, float, float] = LIMITS, max_speed: float = MAX_DEG_S) -> Trajectory:
-    """A seeded mix of `kinds` (any of MIX_KINDS) lasting about `seconds`, starting and ending still and
-    frontal. Slow turns peak at 30-90 deg/s, fast ones at 150-`max_speed`; steps jump 15-40 degrees and
-    hold 1 s; holds last 0.6-1.5 s; a leave slides out of the frame, stays out 0.5-1 s and comes back.
-    Slow turns also drift the head a little sideways and in depth."""
+    """A seeded mix of `kinds` (any of MIX_KINDS) lasting `seconds` (the last segment may run over by a
+    few seconds), starting and ending still and frontal. Slow turns peak at 30-90 deg/s, fast ones at
+    150-`max_speed`; steps jump 15-40 degrees and hold 1 s; holds last 0.6-1.5 s; a leave slides out of
+    the frame, stays out 0.5-1 s and comes back. Slow turns also drift the head a little sideways and in
+    depth."""
     for k in kinds:
         if k not in MIX_KINDS:
             raise ValueError(f"motion kind {k!r}: expected some of {', '.join(MIX_KINDS)}")
