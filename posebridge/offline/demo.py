@@ -1,13 +1,17 @@
-"""The no-camera demo: a short clip generated from a public-domain portrait, with known head roll.
+"""The no-camera demo: a shipped rendered clip of a head turning, and the score of a stream against it.
 
-`make_clip` places `examples/demo/astronaut.jpg` (see examples/demo/CREDITS.md) on a 640x480 canvas
-and animates it the way a camera would see a person tilting their head: an in-plane rotation sweep
-(this is head *roll*, known exactly per frame), a slow drift, camera noise, and a stretch with nobody in
-frame (the stream reports LOST, then recovers). Yaw and pitch stay those of the photo: a flat picture
-cannot turn its head, so the demo shows roll tracking, smoothing, loss and recovery, not yaw range.
+`examples/demo/head-turn.mp4` (10 s, 640x480, 30 fps) is the head scan "Infinite, 3D Head Scan" by Lee
+Perry-Smith (CC BY 3.0, examples/demo/CREDITS.md) rendered by posebridge.offline.render: yaw +-45,
+pitch +-20, roll +-25, a mixed turn, then the head leaves the frame for 1 s and comes back.
+`head-turn.csv` holds the exact pose of every frame; `score` compares a saved stream with it, per axis.
 
-    python -m posebridge.offline.demo clip out/demo/clip.mp4 [--truth out/demo/truth.csv]
-    python -m posebridge.offline.demo score out/demo/stream.jsonl out/demo/truth.csv   (after `listen --save`)
+    python -m posebridge.offline.demo score out/demo/stream.jsonl [examples/demo/head-turn.csv]
+
+`make_clip` is the older synthetic clip (a public-domain photo rolled in the image plane: known roll
+only, `examples/demo/astronaut.jpg`), kept for tests and benchmarks that need a clip without OpenGL;
+`score` still reads its roll-only truth CSV.
+
+    python -m posebridge.offline.demo clip out/roll.mp4 [--truth out/roll.csv]
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from posebridge.errors import InputFileError, PoseBridgeError
 from posebridge.paths import EXAMPLES
 
 DEMO_IMAGE = EXAMPLES / "demo" / "astronaut.jpg"
+DEMO_CLIP = EXAMPLES / "demo" / "head-turn.mp4"
+DEMO_TRUTH = EXAMPLES / "demo" / "head-turn.csv"
+AXES = ("yaw", "pitch", "roll")
 
 
 @dataclass
@@ -102,11 +109,46 @@ def read_truth(path: str | Path) -> list[ClipFrame]:
                           float(r["roll_deg"]) if r["roll_deg"] else float("nan")) for r in csv.DictReader(f)]
 
 
+def is_rendered_truth(path: str | Path) -> bool:
+    """A rendered clip's truth CSV (posebridge.offline.render.clip), rather than `make_clip`'s roll CSV."""
+    try:
+        with open(path, newline="") as f:
+            header = f.readline()
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read ({exc.strerror})") from None
+    return "yaw_deg" in header.split(",")
+
+
+def score_rendered(stream: str | Path, truth_path: str | Path) -> dict:
+    """A saved stream against a rendered clip's exact truth: per-axis mean error of the raw and the
+    filtered angles over the frames where the whole face is in view, frames with a pose, and how the
+    stream reported the frames with nobody in view."""
+    from posebridge.offline.motion import VISIBLE, from_jsonl, summarize
+    from posebridge.offline.render.clip import read_truth
+
+    truth = read_truth(truth_path)
+    tracked = from_jsonl(stream, len(truth), truth.fps)
+    s = summarize(tracked, truth, kinds=())
+    view = truth.visible >= VISIBLE
+    nobody = truth.visible <= 0.0
+    raw_err = np.abs(tracked.raw[view] - truth.angles[view])
+    filt_err = np.abs(tracked.filtered[view] - truth.angles[view])
+    return {"frames": len(truth), "messages": int(tracked.received.sum()), "in_view": int(view.sum()),
+            "measured": int(np.isfinite(tracked.raw[view, 0]).sum()),
+            "raw_mae": [float(np.nanmean(raw_err[:, k])) for k in range(3)],
+            "filtered_mae": [float(np.nanmean(filt_err[:, k])) for k in range(3)],
+            "range": [float(np.ptp(truth.angles[view, k])) for k in range(3)],
+            "nobody_frames": int(nobody.sum()), "lost_when_nobody": int((nobody & tracked.received
+                                                                         & ~tracked.tracked).sum()),
+            "lag_frames": s["lag"]["filtered_frames"]}
+
+
 def score(stream: str | Path, truth_path: str | Path, fps: float = 30.0) -> dict:
-    """Compare a saved stream (`listen --save`, JSON lines) with the clip's truth.
+    """Compare a saved stream (`listen --save`, JSON lines) with `make_clip`'s roll truth.
 
     Frames are matched by capture time (the file source stamps frame i at t0 + i / fps). The photo has
-    a roll of its own, so the measured roll is compared after removing its median offset."""
+    a roll of its own, so the measured roll is compared after removing its median offset. (A rendered
+    clip's truth: `score_rendered`.)"""
     import json
 
     truth = read_truth(truth_path)
@@ -137,20 +179,41 @@ def score(stream: str | Path, truth_path: str | Path, fps: float = 30.0) -> dict
             "gap_frames": gap_frames, "lost_in_gap": lost_in_gap}
 
 
+def print_rendered_score(r: dict) -> int:
+    if not r["measured"]:
+        print(f"{r['messages']} messages, none with a measurement (no face found)")
+        return 1
+    print(f"{r['messages']} messages for {r['frames']} frames; the whole face in view in {r['in_view']}, "
+          f"a pose measured in {r['measured']} of them ({100.0 * r['measured'] / r['in_view']:.1f}%).")
+    print("mean error against the clip's exact pose, degrees (the head turned over a range of "
+          + ", ".join(f"{a} {v:.0f}" for a, v in zip(AXES, r["range"], strict=True)) + "):")
+    print("            " + "".join(f"{a:>8}" for a in AXES))
+    print("  raw       " + "".join(f"{v:8.1f}" for v in r["raw_mae"]))
+    print("  filtered  " + "".join(f"{v:8.1f}" for v in r["filtered_mae"]))
+    lag = r["lag_frames"]
+    print(("" if lag is None else f"The filtered angles trail the truth by {lag:.1f} frames. ")
+          + f"Nobody in view: {r['nobody_frames']} frames, {r['lost_when_nobody']} of them reported "
+          "LOST (the rest predicted through the dropout).")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m posebridge.offline.demo", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("clip", help="write the demo clip")
-    c.add_argument("out", help="output video, e.g. out/demo/clip.mp4")
+    c = sub.add_parser("clip", help="write the synthetic roll clip (a photo rolled in the image plane)")
+    c.add_argument("out", help="output video, e.g. out/roll.mp4")
     c.add_argument("--truth", help="also write the per-frame roll as CSV")
     c.add_argument("--seconds", type=float, default=8.0)
     c.add_argument("--image", default=str(DEMO_IMAGE), help="portrait to animate")
-    s = sub.add_parser("score", help="compare a saved stream with the clip's truth")
+    s = sub.add_parser("score", help="compare a saved stream with a clip's truth")
     s.add_argument("stream", help="JSON lines written by `posebridge listen --save`")
-    s.add_argument("truth", help="CSV written by `clip --truth`")
+    s.add_argument("truth", nargs="?", default=str(DEMO_TRUTH),
+                   help="truth CSV (default: the shipped demo clip's, examples/demo/head-turn.csv)")
     args = p.parse_args(argv)
     try:
         if args.cmd == "score":
+            if is_rendered_truth(args.truth):
+                return print_rendered_score(score_rendered(args.stream, args.truth))
             r = score(args.stream, args.truth)
             if not r["measured"]:
                 print(f"{r['frames']} messages, none with a measurement (no face found)")
