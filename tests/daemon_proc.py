@@ -1,0 +1,78 @@
+"""A posebridge command in a child process for tests, bound to OS-chosen ports (`tcp://127.0.0.1:0`) and
+asked which ports it got, instead of a port picked free beforehand that another process may take
+first. The child's stderr is read on a thread from the start, so the log line naming the addresses
+(`serve`: "publishing on tcp://127.0.0.1:N ..., control tcp://127.0.0.1:M"; `replay`: "replaying FILE on
+tcp://...") can be waited for and nothing it printed is lost for the test's later checks."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+_PUB = re.compile(r"(?:publishing on|replaying \S+ on) (tcp://[0-9.]+:\d+)")
+_CTL = re.compile(r"control (tcp://[0-9.]+:\d+)")
+ANY = "tcp://127.0.0.1:0"
+
+
+class Daemon:
+    """`python -m posebridge ARGS` with stdout/stderr collected as they come."""
+
+    def __init__(self, args: list[str], cwd: Path, env: dict) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "posebridge", *args], cwd=cwd, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._readers = [threading.Thread(target=self._drain, args=(s, sink), daemon=True)
+                         for s, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        for t in self._readers:
+            t.start()
+
+    @staticmethod
+    def _drain(stream, sink: list[str]) -> None:
+        for line in stream:
+            sink.append(line)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def addresses(self, timeout: float = 120.0) -> tuple[str, str | None]:
+        """(publisher address, control address or None) from the child's start-up log line."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.err):
+                pub = _PUB.search(line)
+                if pub:
+                    ctl = _CTL.search(line)
+                    return pub.group(1), ctl.group(1) if ctl else None
+            if self.proc.poll() is not None:
+                time.sleep(0.2)  # let the readers catch up with what it printed last
+                if not any(_PUB.search(line) for line in self.err):
+                    raise AssertionError(f"exited {self.proc.returncode} before binding: "
+                                         f"{''.join(self.err)[-1500:]}")
+            time.sleep(0.02)
+        raise AssertionError(f"no address logged within {timeout:g} s: {''.join(self.err)[-1500:]}")
+
+    def finish(self, timeout: float = 120.0) -> tuple[int, str, str]:
+        """Wait for the exit (killed after `timeout`); (exit code, stdout, stderr)."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for t in self._readers:
+            t.join(timeout=10)
+        return self.proc.returncode, "".join(self.out), "".join(self.err)
+
+    def stop(self, timeout: float = 30.0) -> str:
+        """SIGTERM if still running, then its stderr."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.finish(timeout)[2]
