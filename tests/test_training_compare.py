@@ -168,14 +168,16 @@ def test_study_configs_load_and_match_their_studies():
 
     root = Path(__file__).resolve().parents[1] / "training" / "configs"
     losses, base = load_study(root / "study_losses.toml")
-    assert {v.key for v in losses.variants} == {"multi", "cls", "reg", "soft"} and len(losses.seeds) >= 3
+    assert {v.key for v in losses.variants} == {"multi", "cls", "reg", "soft", "multi_a1"}
+    assert len(losses.seeds) >= 3
     cfgs = {v.key: run_config(base, losses, v, 0) for v in losses.variants}
-    assert {(c.loss.kind, c.loss.target) for c in cfgs.values()} == {
-        ("multi", "hard"), ("cls", "hard"), ("reg", "hard"), ("multi", "soft")}
+    assert {(c.loss.kind, c.loss.target, c.loss.alpha) for c in cfgs.values()} == {
+        ("multi", "hard", 0.05), ("cls", "hard", 0.05), ("reg", "hard", 0.05), ("multi", "soft", 0.05),
+        ("multi", "hard", 1.0)}
     assert {c.model.backbone for c in cfgs.values()} == {"mobilenet_v3_small"}  # one backbone, one recipe
     backbones, base = load_study(root / "study_backbones.toml")
     cfgs = [run_config(base, backbones, v, 0) for v in backbones.variants]
-    assert [c.model.backbone for c in cfgs] == ["resnet18", "alexnet", "model1", "lenet"]
+    assert [c.model.backbone for c in cfgs] == ["resnet18", "alexnet", "model1", "lenet", "resnet50"]
     assert len({(c.model.input_size, c.optim.epochs, c.optim.max_steps_per_epoch, c.optim.lr,
                  c.optim.batch_size, c.loss.kind) for c in cfgs}) == 1  # identical except the backbone
     gpu, base = load_study(root / "study_resnet50_gpu.toml")
