@@ -13,7 +13,9 @@ Definitions (every angle in degrees, dataset convention):
   degrees and % of the jump; rise: frames until it first covers 90% of the way;
 - jitter: mean |frame-to-frame change| on holds and step holds, leaving out each hold's first
   SETTLE_FRAMES frames;
-- without a pose: evaluated frames whose message has no measurement (`raw` nil).
+- without a pose: evaluated frames whose message has no measurement (`raw` nil); evaluated frames
+  with no message at all (a real-time run that fell behind skips frames, as with a camera) are counted
+  apart as `not_processed`.
 """
 
 from __future__ import annotations
@@ -240,10 +242,12 @@ def gain(est: np.ndarray, truth, axis: int = 0) -> float | None:
 def summarize(tracked: Tracked, truth, kinds: tuple[str, ...] = ("slow", "fast", "step", "hold")) -> dict:
     """Every metric of the module docstring, per kind and over the moving frames."""
     evaluated = _mask(truth, None)
-    missing = evaluated & ~np.isfinite(tracked.raw[:, 0])
+    processed = evaluated & tracked.received
+    missing = processed & ~np.isfinite(tracked.raw[:, 0])
     out: dict = {"frames": int(len(truth)), "evaluated": int(evaluated.sum()),
+                 "not_processed": int((evaluated & ~tracked.received).sum()),
                  "without_pose": int(missing.sum()),
-                 "with_pose_pct": float(100.0 * (1 - missing.sum() / max(1, evaluated.sum()))),
+                 "with_pose_pct": float(100.0 * (1 - missing.sum() / max(1, processed.sum()))),
                  "lost_while_visible": int((evaluated & tracked.received & ~tracked.tracked).sum()),
                  "yaw_gain_raw": gain(tracked.raw, truth), "per_kind": {}}
     groups = {k: (k,) for k in kinds}
