@@ -6,6 +6,7 @@ pitch +-20, roll +-25, a mixed turn, then the head leaves the frame for 1 s and 
 `head-turn.csv` holds the exact pose of every frame; `score` compares a saved stream with it, per axis.
 
     python -m posebridge.offline.demo score out/demo/stream.jsonl [examples/demo/head-turn.csv]
+    python -m posebridge.offline.demo picture out/demo/stream.jsonl 233 docs/demo-frame.png
 
 `make_clip` is the older synthetic clip (a public-domain photo rolled in the image plane: known roll
 only, `examples/demo/astronaut.jpg`), kept for tests and benchmarks that need a clip without OpenGL;
@@ -197,6 +198,46 @@ def print_rendered_score(r: dict) -> int:
     return 0
 
 
+def picture(stream: str | Path, frame: int, out: str | Path, clip: str | Path = DEMO_CLIP,
+            truth_path: str | Path = DEMO_TRUTH) -> dict:
+    """Frame `frame` of the clip with the tracker's published pose drawn on it (its face box and the
+    head's axes, posebridge.offline.annotate) and the truth beside it: the README's first picture."""
+    import json
+
+    from posebridge.offline.annotate import draw_pose
+    from posebridge.offline.render.clip import read_truth
+
+    truth = read_truth(truth_path)
+    msgs = [json.loads(line) for line in Path(stream).read_text().splitlines() if line.strip()]
+    if not msgs:
+        raise InputFileError(stream, "no messages")
+    t0 = msgs[0]["t_capture"]
+    msg = next((m for m in msgs if int(round((m["t_capture"] - t0) * truth.fps)) == frame), None)
+    if msg is None or msg.get("box") is None:
+        raise InputFileError(stream, f"no message with a face box for frame {frame}")
+    cap = cv2.VideoCapture(str(clip))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, frame)
+    ok, image = cap.read()
+    cap.release()
+    if not ok:
+        raise InputFileError(clip, f"cannot read frame {frame}")
+    yaw, pitch, roll = msg["euler"]
+    draw_pose(image, tuple(msg["box"]), yaw, pitch, roll, label="")
+    t = truth.angles[frame]
+    lines = [f"posebridge  yaw {yaw:+5.1f}  pitch {pitch:+5.1f}  roll {roll:+5.1f}",
+             f"truth       yaw {t[0]:+5.1f}  pitch {t[1]:+5.1f}  roll {t[2]:+5.1f}",
+             "head: Lee Perry-Smith, CC BY 3.0"]
+    for i, text in enumerate(lines):
+        y = 26 + 24 * i if i < 2 else image.shape[0] - 12
+        scale = 0.6 if i < 2 else 0.45
+        cv2.putText(image, text, (12, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(image, text, (12, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(out), image):
+        raise InputFileError(out, "OpenCV cannot write this image (use .png or .jpg)")
+    return {"frame": frame, "euler": [yaw, pitch, roll], "truth": [float(v) for v in t]}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m posebridge.offline.demo", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -209,8 +250,18 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("stream", help="JSON lines written by `posebridge listen --save`")
     s.add_argument("truth", nargs="?", default=str(DEMO_TRUTH),
                    help="truth CSV (default: the shipped demo clip's, examples/demo/head-turn.csv)")
+    pic = sub.add_parser("picture", help="a frame of the demo clip with the tracker's axes drawn")
+    pic.add_argument("stream", help="JSON lines written by `posebridge listen --save` during the demo")
+    pic.add_argument("frame", type=int, help="frame index in the clip")
+    pic.add_argument("out", help="image to write, e.g. docs/demo-frame.png")
     args = p.parse_args(argv)
     try:
+        if args.cmd == "picture":
+            r = picture(args.stream, args.frame, args.out)
+            print(f"wrote {args.out}: frame {r['frame']}, posebridge "
+                  + " ".join(f"{v:+.1f}" for v in r["euler"]) + ", truth "
+                  + " ".join(f"{v:+.1f}" for v in r["truth"]))
+            return 0
         if args.cmd == "score":
             if is_rendered_truth(args.truth):
                 return print_rendered_score(score_rendered(args.stream, args.truth))
