@@ -39,13 +39,15 @@ PROBES = {
     "video1": Probe(False, card="Integrated Camera"),  # the UVC metadata node
     "video2": Probe(True, {"YUYV": [(1920, 1080)]}, "Logitech BRIO"),
     "video10": Probe(True, {"YU12": [(1280, 720)]}, "OBS Virtual Camera"),
+    "video3": Probe(False, card="Elgato HD60"),  # an output-only node: not a camera to read
 }
 
 
 @pytest.fixture
 def tree(tmp_path):
     uvc = "Integrated Camera: Integrated C"
-    sysfs, dev = fake_tree(tmp_path, {0: uvc, 1: uvc, 2: "Logitech BRIO", 10: "OBS Virtual Camera"})
+    sysfs, dev = fake_tree(tmp_path, {0: uvc, 1: uvc, 2: "Logitech BRIO", 3: "Elgato HD60",
+                                      10: "OBS Virtual Camera"})
     return sysfs, dev, lambda path: PROBES[path.name]
 
 
@@ -54,7 +56,7 @@ def test_lists_devices_in_index_order_with_names_paths_and_sizes(tree):
     cams = list_cameras(sysfs, dev, probe, platform="linux")
     assert [(c.path, c.index, c.capture) for c in cams] == [
         (str(dev / "video0"), 0, True), (str(dev / "video1"), 1, False), (str(dev / "video2"), 2, True),
-        (str(dev / "video10"), 10, True)]
+        (str(dev / "video3"), 3, False), (str(dev / "video10"), 10, True)]
     assert cams[0].name == "Integrated Camera: Integrated C" and cams[0].sizes() == [(1280, 720), (640, 480)]
     assert "not a capture node" in cams[1].note
 
@@ -66,7 +68,8 @@ def test_a_name_picks_the_capture_node(tree):
     assert find_camera("integrated", cams) == str(dev / "video0")  # a prefix, any case
     assert find_camera("brio", cams) == str(dev / "video2")  # a part of the name
     assert find_camera("obs virtual camera", cams) == str(dev / "video10")
-    assert find_camera("Elgato", cams) is None
+    assert find_camera("Elgato", cams) is None  # its only node does not capture
+    assert find_camera("Razer Kiyo", cams) is None
     with pytest.raises(ConfigError, match="several cameras"):
         find_camera("camera", cams)  # "Integrated Camera..." and "OBS Virtual Camera"
 
