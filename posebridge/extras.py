@@ -25,7 +25,15 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 
 def missing(*modules: str) -> list[str]:
     """The modules of `modules` that cannot be imported here."""
-    return [m for m in modules if importlib.util.find_spec(m) is None]
+    out = []
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a finder that refuses it, a half-installed package
+            found = False
+        if not found:
+            out.append(name)
+    return out
 
 
 def require(extra: str, what: str, modules: tuple[str, ...] | None = None) -> None:
