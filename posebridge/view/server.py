@@ -233,6 +233,8 @@ class PageHandler(BaseHTTPRequestHandler):
             for key, value in SECURITY_HEADERS.items():
                 self.send_header(key, value)
             self.end_headers()
+            if self.command == "HEAD":
+                return
             last = 0
             while not server.closing.is_set():
                 got = server.feed.next_jpeg(last, timeout=1.0)
