@@ -133,7 +133,7 @@ def test_no_preview_is_encoded_while_no_page_is_open(daemon, browser):
     pg = context.new_page()
     pg.goto(daemon.url, wait_until="domcontentloaded")
     wait_for(lambda: daemon.encodes() >= before + 5, what="preview frames while the page is open")
-    assert pg.evaluate("document.getElementById('preview').naturalWidth") == 640
+    wait_js(pg, "document.getElementById('preview').naturalWidth === 640")  # the frame, shown
     context.close()
     wait_for(lambda: daemon.status()["view"]["streams"] == 0, what="the preview stream to end")
     after = daemon.encodes()
