@@ -59,8 +59,8 @@ sys.path.insert(0, str(REPO))
 
 import posebridge.faces.blazeface as blazeface  # noqa: E402
 from posebridge.errors import PoseBridgeError  # noqa: E402
-from posebridge.faces import create_detector  # noqa: E402
 from posebridge.faces.blazeface import BlazeFaceDetector  # noqa: E402
+from posebridge.faces.detectors import create_detector  # noqa: E402
 from posebridge.offline.datasets import in_range, landmark_box, read_aflw2000  # noqa: E402
 from posebridge.offline.detector_eval import BUCKET_NAMES, CANVAS, matches, shift, to_canvas, yaw_bucket  # noqa: E402
 from posebridge.paths import shared_dir  # noqa: E402

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from posebridge.faces import create_detector  # noqa: E402
+from posebridge.faces.detectors import create_detector  # noqa: E402
 from posebridge.faces.geometry import iou  # noqa: E402
 from posebridge.faces.tracker import FaceTracker  # noqa: E402
 from posebridge.inference.crops import face_roi  # noqa: E402

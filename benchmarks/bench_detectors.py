@@ -28,7 +28,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from posebridge.errors import PoseBridgeError  # noqa: E402
-from posebridge.faces import create_detector  # noqa: E402
+from posebridge.faces.detectors import create_detector  # noqa: E402
 from posebridge.faces.tracker import FaceTracker  # noqa: E402
 from posebridge.offline.datasets import in_range, landmark_box, read_aflw2000  # noqa: E402
 from posebridge.offline.detector_eval import BUCKET_NAMES, matches, shift, to_canvas, yaw_bucket  # noqa: E402

@@ -56,7 +56,7 @@ def noisy_video(image_path: Path, out: Path, frames: int, sigma: float, seed: in
 def measure_static(model: str | None, frames: int, sigma: float, images: list[str],
                    detector: str) -> list[dict]:
     """Raw per-frame estimates (angles, stds) on noisy still videos through the real detector + model."""
-    from posebridge.faces import create_detector
+    from posebridge.faces.detectors import create_detector
     from posebridge.inference.estimator import Estimator
 
     est = Estimator.load(model, device="cpu")

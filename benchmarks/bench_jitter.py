@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from posebridge.faces import create_detector  # noqa: E402
+from posebridge.faces.detectors import create_detector  # noqa: E402
 from posebridge.inference.estimator import Estimator  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "jitter"

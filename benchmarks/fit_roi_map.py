@@ -32,8 +32,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from posebridge.faces.base import create_detector  # noqa: E402
-from posebridge.faces.detectors import DEFAULT_DETECTOR, PROFILE_TAG, iou  # noqa: E402
+from posebridge.faces.detectors import (  # noqa: E402
+    DEFAULT_DETECTOR,
+    PROFILE_TAG,
+    create_detector,  # noqa: E402
+    iou,
+)
 from posebridge.inference.crops import roi_3ddfa  # noqa: E402
 from posebridge.offline.datasets import read_aflw2000  # noqa: E402
 

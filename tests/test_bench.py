@@ -31,7 +31,7 @@ def tiny_model(tmp_path_factory):
 
 
 def test_generated_clip_is_640x480_with_a_detectable_face(clip):
-    from posebridge.faces import create_detector
+    from posebridge.faces.detectors import create_detector
 
     cap = cv2.VideoCapture(str(clip))
     ok, frame = cap.read()

@@ -265,7 +265,7 @@ def test_second_look_finds_a_small_face(models):
 
 
 def test_registered_and_checks_the_model_matches_the_variant(models):
-    from posebridge.faces import create_detector
+    from posebridge.faces.detectors import create_detector
 
     det = create_detector("blazeface", model_path=str(models / onnx_name("short")), threads=1)
     assert det.name == "blazeface"

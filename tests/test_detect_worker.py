@@ -12,8 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from posebridge.faces import FaceBox, create_detector
+from posebridge.faces import FaceBox
 from posebridge.faces.detect_worker import DetectionWorker
+from posebridge.faces.detectors import create_detector
 from posebridge.faces.tracker import FaceTracker
 
 PORTRAIT = Path(__file__).resolve().parents[1] / "examples" / "demo" / "astronaut.jpg"

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from posebridge.errors import ConfigError, InputFileError
-from posebridge.faces import FaceBox, create_detector
-from posebridge.faces.detectors import DEFAULT_DETECTOR, iou, nms
+from posebridge.faces import FaceBox
+from posebridge.faces.detectors import DEFAULT_DETECTOR, create_detector, iou, nms
 from posebridge.offline.datasets import landmark_box, read_pose_mat
 from posebridge.offline.detector_eval import matches, shift, to_canvas, yaw_bucket
 from tests.conftest import shared_path

@@ -77,7 +77,7 @@ class StillFrames:
 
 @pytest.fixture(scope="module")
 def pipe():
-    from posebridge.faces import create_detector
+    from posebridge.faces.detectors import create_detector
     from posebridge.faces.tracker import FaceTracker
     from posebridge.inference.estimator import Estimator
     from posebridge.output.transport import Publisher

@@ -15,7 +15,7 @@ import torch
 
 from posebridge.config import ServeConfig
 from posebridge.daemon.loop import Pipeline
-from posebridge.faces import create_detector
+from posebridge.faces.detectors import create_detector
 from posebridge.faces.tracker import FaceTracker
 from posebridge.inference.estimator import Estimator
 from posebridge.inference.meta import CropSpec, ModelMeta

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from posebridge.errors import ConfigError
-from posebridge.faces import FaceBox, create_detector
+from posebridge.faces import FaceBox
+from posebridge.faces.detectors import create_detector
 from posebridge.faces.tracker import FaceTracker, primary
 from posebridge.timing import StageTimer
 from tests.conftest import shared_path

@@ -206,7 +206,7 @@ def aflw2000_crops(root: str, labels: str, limit: int = 0, limit_deg: float = 99
 def biwi(root: str, limit: int = 0, limit_deg: float = 99.0, detector: str = "default") -> PoseDataset:
     """BIWI frames for testing; the face box comes from a posebridge face detector (no landmarks in
     BIWI). Frames without a detected face are skipped and counted."""
-    from posebridge.faces.base import create_detector
+    from posebridge.faces.detectors import create_detector
 
     det = create_detector(detector)
     records, skipped = [], {"out of range": 0, "no face": 0}

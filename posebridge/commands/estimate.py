@@ -148,7 +148,7 @@ def frame_count(path: Path) -> int | None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from posebridge.faces import create_detector
+    from posebridge.faces.detectors import create_detector
     from posebridge.inference.estimator import Estimator, parse_zooms
     from posebridge.offline.annotate import draw_pose
 

@@ -26,7 +26,7 @@ def limit_image_threads(threads: int) -> None:
 
 def build_pipeline(cfg: ServeConfig) -> Pipeline:
     """Open everything the config names (see the module docstring)."""
-    from posebridge.faces import create_detector
+    from posebridge.faces.detectors import create_detector
     from posebridge.faces.tracker import FaceTracker
     from posebridge.inference.estimator import Estimator
     from posebridge.output.transport import Publisher

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -46,32 +45,12 @@ class FaceDetector(Protocol):
         ...
 
 
-_REGISTRY: dict[str, Callable[..., FaceDetector]] = {}
+DETECTORS: dict[str, Callable[..., FaceDetector]] = {}
 
 
 def register_detector(name: str) -> Callable:
     def deco(factory: Callable[..., FaceDetector]) -> Callable[..., FaceDetector]:
-        _REGISTRY[name] = factory
+        DETECTORS[name] = factory
         return factory
 
     return deco
-
-
-def create_detector(name: str = "default", **options: object) -> FaceDetector:
-    """A detector by name ("default" = the measured best that works offline)."""
-    import posebridge.faces.detectors  # noqa: F401  (registers the built-in detectors)
-    from posebridge.errors import ConfigError
-
-    if name == "default":
-        name = posebridge.faces.detectors.default_detector(quiet=bool(options))
-    if name not in _REGISTRY:
-        choices = ", ".join(sorted(_REGISTRY))
-        raise ConfigError(f"faces.detector: unknown detector {name!r}; choose from {choices}")
-    factory = _REGISTRY[name]
-    params = inspect.signature(factory).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        for key in options:
-            if key not in params:
-                raise ConfigError(f"faces.options.{key}: unknown option for the {name} detector "
-                                  f"(valid: {', '.join(params)})")
-    return factory(**options)

@@ -15,14 +15,17 @@ the frame), trading small-face recall for speed.
 
 from __future__ import annotations
 
+import inspect
 import logging
 
 from posebridge.errors import ConfigError
 from posebridge.faces import blazeface, dlib_hog, haar, yunet  # noqa: F401  (registers them)
+from posebridge.faces.base import DETECTORS, FaceDetector
 from posebridge.faces.geometry import iou, nms
 from posebridge.faces.haar import PROFILE_TAG
 
-__all__ = ["DEFAULT_DETECTOR", "DEFAULT_ORDER", "PROFILE_TAG", "available", "default_detector", "iou", "nms"]
+__all__ = ["DEFAULT_DETECTOR", "DEFAULT_ORDER", "PROFILE_TAG", "available", "create_detector",
+           "default_detector", "iou", "nms"]
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +67,20 @@ def default_detector(quiet: bool = False) -> str:
             log.warning("face detector %s is not installed (%s); using %s", name, HOW_TO_INSTALL[name],
                         following)
     return DEFAULT_ORDER[-1]
+
+
+def create_detector(name: str = "default", **options: object) -> FaceDetector:
+    """A detector by name ("default" = the measured best that works offline)."""
+    if name == "default":
+        name = default_detector(quiet=bool(options))
+    if name not in DETECTORS:
+        choices = ", ".join(sorted(DETECTORS))
+        raise ConfigError(f"faces.detector: unknown detector {name!r}; choose from {choices}")
+    factory = DETECTORS[name]
+    params = inspect.signature(factory).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        for key in options:
+            if key not in params:
+                raise ConfigError(f"faces.options.{key}: unknown option for the {name} detector "
+                                  f"(valid: {', '.join(params)})")
+    return factory(**options)

@@ -120,7 +120,7 @@ def evaluate_aflw2000(
         samples = samples[:limit]
     det = None
     if detector:
-        from posebridge.faces import create_detector
+        from posebridge.faces.detectors import create_detector
 
         det = create_detector(detector)
     rows: list[dict] = []
