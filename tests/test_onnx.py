@@ -16,7 +16,8 @@ from posebridge.imagefiles import evenly, list_images, load_crops
 from posebridge.inference.crops import to_batch
 from posebridge.inference.onnx_backend import META_KEY
 from posebridge.models.checkpoint import save_checkpoint
-from posebridge.models.export import onnx_bytes, read_onnx_meta, verify_onnx
+from posebridge.models.export import onnx_bytes, read_onnx_meta
+from posebridge.models.onnx_check import verify_onnx
 from posebridge.models.quantize import calibration_dir, head_nodes, quantize_onnx
 from posebridge.models.torch_backends import TorchBackend
 from tests.conftest import shared_path, spread_model

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_export_parser(sub) -> None:
-    """`posebridge models export --onnx OUT [--model M] [--int8 --calib DIR]` (posebridge.models.export
+    """`posebridge models export --onnx OUT [--model M] [--int8 --calib DIR]` (posebridge.models.onnx_check
     runs it; imported only when used, so the CLI starts without loading torch)."""
     p = sub.add_parser(
         "export", help="export a model to ONNX (decoding inside the graph), optionally int8-quantized",
@@ -60,11 +60,11 @@ def run_export(args: argparse.Namespace) -> int:
     from posebridge.inference.backends import require_torch
 
     require_torch("posebridge models export")
-    from posebridge.models import export
+    from posebridge.models import export, onnx_check
 
     if args.opset is None:
         args.opset = export.OPSET
-    return export.run_export(args)
+    return onnx_check.run_export(args)
 
 
 def run_pull(args: argparse.Namespace) -> int:
