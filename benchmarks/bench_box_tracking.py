@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from posebridge.faces.detectors import create_detector  # noqa: E402
 from posebridge.faces.geometry import iou  # noqa: E402
 from posebridge.faces.tracker import FaceTracker  # noqa: E402
+from posebridge.formats.rotation import rotate_in_plane  # noqa: E402
 from posebridge.inference.crops import face_roi  # noqa: E402
 from posebridge.inference.estimator import Estimator  # noqa: E402
-from posebridge.output.rotation import rotate_in_plane  # noqa: E402
 
 W, H = 640, 480
 OUT = Path(__file__).resolve().parent / "results" / "box_tracking"

@@ -88,7 +88,7 @@ def never_reading_subscriber(messages: int, payload_pad: int, hwm: int) -> dict:
     import psutil
     import zmq
 
-    from posebridge.output.protocol import SCHEMA_VERSION, PoseMessage, encode
+    from posebridge.formats.protocol import SCHEMA_VERSION, PoseMessage, encode
     from posebridge.output.transport import Publisher, Subscriber
 
     ctx = zmq.Context()

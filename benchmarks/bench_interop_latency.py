@@ -85,7 +85,7 @@ def receive(args: argparse.Namespace) -> int:
         else:  # zeromq: the reference
             import zmq
 
-            from posebridge.output.protocol import decode
+            from posebridge.formats.protocol import decode
 
             sub = zmq.Context.instance().socket(zmq.SUB)
             sub.setsockopt(zmq.SUBSCRIBE, b"pose")
@@ -107,8 +107,8 @@ def receive(args: argparse.Namespace) -> int:
 def synthetic(i: int):
     import math
 
-    from posebridge.output.protocol import SCHEMA_VERSION, PoseMessage
-    from posebridge.output.rotation import unity_quaternion
+    from posebridge.formats.protocol import SCHEMA_VERSION, PoseMessage
+    from posebridge.formats.rotation import unity_quaternion
 
     t = i / 1000.0
     yaw, pitch, roll = 40 * math.sin(0.9 * t), 20 * math.sin(0.6 * t + 1), 10 * math.sin(0.4 * t + 2)
@@ -131,7 +131,7 @@ def run_kind(kind: str, count: int, rate: float, tmp: Path) -> dict:
     if rx.stdout.readline().strip() != "READY":
         raise SystemExit(f"{kind} receiver did not start")
     if kind == "zeromq":
-        from posebridge.output.protocol import encode
+        from posebridge.formats.protocol import encode
         from posebridge.output.transport import Publisher
 
         pub = Publisher(f"tcp://127.0.0.1:{port}", hwm=100000)

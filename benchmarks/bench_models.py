@@ -59,8 +59,8 @@ def make_backend(name: str, net, meta: ModelMeta, device: str, calib: str | None
 
 def input_batch(meta: ModelMeta, batch: int):
     if CROPS.is_dir():
-        from posebridge.imagefiles import evenly, list_images, load_crops
-        from posebridge.inference.crops import to_batch
+        from posebridge.imagefiles import evenly, list_images
+        from posebridge.inference.crops import load_crops, to_batch
 
         return to_batch(load_crops(evenly(list_images(CROPS), batch), meta.input_size), meta)
     return torch.randn(batch, 3, meta.input_size, meta.input_size).numpy()

@@ -129,7 +129,7 @@ def refiltered(session: Path, n: int, params: dict) -> motion.Tracked:
     from posebridge.commands.replay import refiltered as refilter
     from posebridge.config import PositionConfig
     from posebridge.filtering.config import config_for_model
-    from posebridge.output.session_file import SessionReader
+    from posebridge.formats.session_file import SessionReader
 
     reader = SessionReader(session)
     recorded = reader.header.get("config") or {}

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_unity_latency.py --count 20000 --rate 2000
 
 Compiles `unity_client/Runtime/Core` + the console runner with mono's `mcs`, starts a synthetic
-publisher (posebridge.output.protocol + posebridge.output.transport, the daemon's own encoder and XPUB
+publisher (posebridge.formats.protocol + posebridge.output.transport, the daemon's own encoder and XPUB
 socket) and
 lets the C# client measure t_receive - t_publish for every message (both sides read the same wall
 clock). Prints a table and writes a histogram PNG (default out/unity_latency.png).
@@ -37,9 +37,9 @@ UNITY = REPO / "unity_client"
 
 
 def synthetic_message(seq: int, t: float, extra_keys: bool = False) -> dict:
-    """A protocol v1 map with a slowly moving head; q from posebridge.output.rotation (the daemon's math)."""
-    from posebridge.output.protocol import SCHEMA_VERSION, PoseMessage
-    from posebridge.output.rotation import unity_quaternion
+    """A protocol v1 map with a slowly moving head; q from posebridge.formats.rotation (the daemon's math)."""
+    from posebridge.formats.protocol import SCHEMA_VERSION, PoseMessage
+    from posebridge.formats.rotation import unity_quaternion
 
     yaw, pitch, roll = 40 * math.sin(0.9 * t), 20 * math.sin(0.6 * t + 1), 10 * math.sin(0.4 * t + 2)
     q = [float(x) for x in unity_quaternion(yaw, pitch, roll)]
@@ -56,7 +56,7 @@ def synthetic_message(seq: int, t: float, extra_keys: bool = False) -> dict:
 def publish(args: argparse.Namespace) -> int:
     import msgpack
 
-    from posebridge.output.protocol import TOPIC_POSE
+    from posebridge.formats.protocol import TOPIC_POSE
     from posebridge.output.transport import Publisher
 
     pub = Publisher(args.address, hwm=args.hwm)

@@ -31,7 +31,7 @@ CHIN, FOREHEAD = 152, 10
 
 def angles(points: np.ndarray) -> list[float]:
     """(468, 3) points in the camera frame C (x right, y down, z towards the camera) -> yaw, pitch, roll
-    with R_C = Rx(pitch) Ry(-yaw) Rz(roll) (posebridge.output.rotation.dataset_angles)."""
+    with R_C = Rx(pitch) Ry(-yaw) Rz(roll) (posebridge.formats.rotation.dataset_angles)."""
     x = sum(points[b] - points[a] for a, b in X_PAIRS)
     x /= np.linalg.norm(x)
     down = points[CHIN] - points[FOREHEAD]

@@ -200,7 +200,10 @@ def validate(cfg: ServeConfig) -> ServeConfig:
     v.number("run.wait_subscriber_s", cfg.run.wait_subscriber_s, 0.0, 86400.0)
     v.number("run.log_every_s", cfg.run.log_every_s, 0.0, 86400.0)
     validate_position(cfg.position)
+    from posebridge.output.opentrack import DEFAULT_PORT as OPENTRACK_DEFAULT_PORT
     from posebridge.output.udp import parse_destination
+    from posebridge.output.vmc import DEFAULT_PORT as VMC_DEFAULT_PORT
+    from posebridge.output.vmc import POSITION_TO as VMC_POSITION_TO
 
     if cfg.vmc.address:
         parse_destination("vmc.address", cfg.vmc.address, VMC_DEFAULT_PORT)
@@ -226,11 +229,6 @@ def validate_view(view: ViewConfig) -> None:
                           f"{v.show(view.allowed_hosts)}")
     for i, name in enumerate(view.allowed_hosts):
         check_host_name(f"view.allowed_hosts[{i}]", name)
-
-
-VMC_POSITION_TO = ("root", "head", "none")
-VMC_DEFAULT_PORT = 39539  # the VMC protocol's Marionette (receiver) port
-OPENTRACK_DEFAULT_PORT = 4242  # opentrack's "UDP over network" input port
 
 
 def load_config(path: str | os.PathLike | None = None) -> ServeConfig:

@@ -54,16 +54,3 @@ def evenly(paths: Sequence[Path], n: int) -> list[Path]:
         return list(paths)
     idx = np.linspace(0, len(paths) - 1, n).round().astype(int)
     return [paths[i] for i in idx]
-
-
-def load_crops(paths: Sequence[Path], size: int) -> list[np.ndarray]:
-    """Face crops (images already cut to a face ROI) resized to size x size, BGR uint8."""
-    from posebridge.inference.crops import crop_square
-
-    crops = []
-    for p in paths:
-        img = read_image(p)
-        if img is None:
-            raise InputFileError(p, "not a readable image")
-        crops.append(crop_square(img, (0, 0, img.shape[1], img.shape[0]), size))
-    return crops

@@ -24,9 +24,9 @@ from posebridge.daemon.control_handlers import recenter, set_params, settable, s
 from posebridge.daemon.loop import Pipeline
 from posebridge.errors import ConfigError, InputFileError, PoseBridgeError
 from posebridge.filtering.config import RANGES, FilterConfig
+from posebridge.formats.session_file import SessionReader, SessionWriter, check_frame
 from posebridge.inference.meta import ModelMeta
 from posebridge.output.control import handle_request
-from posebridge.output.session_file import SessionReader, SessionWriter, check_frame
 from posebridge.tomlconfig import apply
 
 REPO = Path(__file__).resolve().parents[1]

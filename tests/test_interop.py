@@ -31,9 +31,9 @@ from pythonosc.osc_server import ThreadingOSCUDPServer
 from scipy.spatial.transform import Rotation
 
 from posebridge.errors import ConfigError
+from posebridge.formats.protocol import SCHEMA_VERSION, PoseMessage
+from posebridge.formats.rotation import unity_quaternion
 from posebridge.output.opentrack import OpentrackSink, decode_pose, encode_pose, opentrack_angles
-from posebridge.output.protocol import SCHEMA_VERSION, PoseMessage
-from posebridge.output.rotation import unity_quaternion
 from posebridge.output.udp import parse_destination
 from posebridge.output.vmc import VmcSink, encode_frame, parse_datagram
 

@@ -12,8 +12,8 @@ import pytest
 
 from posebridge.commands.models import add_export_parser
 from posebridge.errors import ConfigError, InputFileError
-from posebridge.imagefiles import evenly, list_images, load_crops
-from posebridge.inference.crops import to_batch
+from posebridge.imagefiles import evenly, list_images
+from posebridge.inference.crops import load_crops, to_batch
 from posebridge.inference.onnx_backend import META_KEY
 from posebridge.models.checkpoint import save_checkpoint
 from posebridge.models.export import onnx_bytes, read_onnx_meta

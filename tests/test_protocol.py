@@ -17,7 +17,7 @@ import pytest
 import zmq
 
 from posebridge.errors import PoseBridgeError
-from posebridge.output.protocol import (
+from posebridge.formats.protocol import (
     DEFAULT_CONTROL,
     DEFAULT_PUB,
     SCHEMA_VERSION,
@@ -27,7 +27,7 @@ from posebridge.output.protocol import (
     decode,
     encode,
 )
-from posebridge.output.rotation import unity_quaternion
+from posebridge.formats.rotation import unity_quaternion
 
 VECTORS = Path(__file__).parent / "vectors" / "messages.json"
 KEYS = ["v", "seq", "t_capture", "t_publish", "face_id", "tracked", "q", "euler", "raw", "std", "box",

@@ -18,8 +18,8 @@ import pytest
 from posebridge.commands.replay import refiltered
 from posebridge.errors import InputFileError
 from posebridge.filtering.config import FilterConfig
-from posebridge.output.protocol import PoseMessage, payload
-from posebridge.output.session_file import (
+from posebridge.formats.protocol import PoseMessage, payload
+from posebridge.formats.session_file import (
     MAGIC,
     PREAMBLE,
     SessionReader,
@@ -68,7 +68,7 @@ def test_round_trip(tmp_path):
 WRITER_SCRIPT = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {repo!r})
-    from posebridge.output.session_file import SessionWriter
+    from posebridge.formats.session_file import SessionWriter
     w = SessionWriter(sys.argv[1], header={{"source": "kill-test"}})
     i = 0
     while True:

@@ -18,6 +18,7 @@ import pytest
 from render_support import require_gl
 
 from posebridge.errors import InputFileError
+from posebridge.formats.rotation import dataset_matrix
 from posebridge.offline.render.camera import FACE_CENTRE, Camera
 from posebridge.offline.render.clip import Truth, read_truth, truth_for, write_clip, write_truth
 from posebridge.offline.render.effects import Look
@@ -32,7 +33,6 @@ from posebridge.offline.render.posing import (
     scan_rotation,
 )
 from posebridge.offline.render.trajectory import MAX_DEG_S, MIX_KINDS, PRESETS, Builder, random_mix
-from posebridge.output.rotation import dataset_matrix
 
 CAMERA = Camera()
 FLAT = Light(colour=(0.0, 0.0, 0.0), ambient=(1.0, 1.0, 1.0), specular=0.0)  # texture colours as they are

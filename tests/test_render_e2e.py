@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from render_support import DEMO_CLIP, DEMO_TRUTH, render_preset, require_gl, serve_clip
 
+from posebridge.formats.rotation import unity_quaternion
 from posebridge.offline.motion import VISIBLE, Tracked, from_messages
 from posebridge.offline.render.clip import Truth, read_truth
 from posebridge.output.control import request
 from posebridge.output.ports import free_port
-from posebridge.output.rotation import unity_quaternion
 
 AXES = ("yaw", "pitch", "roll")
 # docs/motion.md, "What the end-to-end tests hold": the demo clip through the default configuration

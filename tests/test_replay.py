@@ -18,10 +18,10 @@ import torch
 
 from posebridge.cli import main
 from posebridge.commands.replay import replay
+from posebridge.formats.session_file import SessionReader
 from posebridge.inference.meta import ModelMeta
 from posebridge.models.checkpoint import save_checkpoint
 from posebridge.models.network import build_model
-from posebridge.output.session_file import SessionReader
 from posebridge.output.transport import Publisher, Subscriber
 
 REPO = Path(__file__).resolve().parents[1]
@@ -157,8 +157,8 @@ def test_sigterm_finalises_the_session(tmp_path, video, model):
 
 def synthetic_session(path: Path, n: int = 30, fps: float = 30.0) -> None:
     """A session written with the recorder API: a 20-degree yaw step with noise, one face."""
-    from posebridge.output.protocol import SCHEMA_VERSION, PoseMessage
-    from posebridge.output.session_file import SessionWriter
+    from posebridge.formats.protocol import SCHEMA_VERSION, PoseMessage
+    from posebridge.formats.session_file import SessionWriter
 
     rng = np.random.default_rng(1)
     with SessionWriter(path, header={"config": {"filter": {"lost_after_s": 0.5}}}) as w:

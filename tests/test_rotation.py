@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posebridge.output.rotation import (
+from posebridge.formats.rotation import (
     canonical,
     dataset_matrix,
     quat_inverse,

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+from posebridge.formats.rotation import dataset_angles, dataset_matrix, rotate_in_plane
 from posebridge.inference.crops import apply_offset
-from posebridge.output.rotation import dataset_angles, dataset_matrix, rotate_in_plane
 from training.transforms import Transform
 
 REPO_FIXTURE = "tests/fixtures/synthetic_face_112.png"

@@ -88,7 +88,7 @@ def test_serve_runs_a_clip_with_torch_absent(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result == {"rc": 0, "torch": False, "heavy": []}
-    from posebridge.output.session_file import SessionReader
+    from posebridge.formats.session_file import SessionReader
 
     frames = list(SessionReader(tmp_path / "s.pbsession").frames())
     assert len(frames) == 45 and sum(bool(f["faces"]) for f in frames) > 20  # the real model tracked it

@@ -10,8 +10,8 @@ import zmq
 
 from posebridge.cli import main
 from posebridge.errors import ConfigError, InputFileError
+from posebridge.formats.protocol import PoseMessage, encode
 from posebridge.output.control import ControlServer, request
-from posebridge.output.protocol import PoseMessage, encode
 from posebridge.output.security import generate_keys, load_client, load_server, stop_authenticator
 from posebridge.output.transport import Publisher, Subscriber
 

@@ -299,7 +299,7 @@ def test_missing_device_path_with_real_opencv():
 
 
 def test_session_files_are_read_by_the_session_source(tmp_path):
-    recording = pytest.importorskip("posebridge.output.session_file")
+    recording = pytest.importorskip("posebridge.formats.session_file")
     path = tmp_path / "take.pbsession"
     writer = recording.SessionWriter(path, video=True)
     for i in range(4):

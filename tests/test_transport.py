@@ -9,7 +9,7 @@ import pytest
 import zmq
 
 from posebridge.errors import ConfigError
-from posebridge.output.protocol import SCHEMA_VERSION, PoseMessage, decode, encode
+from posebridge.formats.protocol import SCHEMA_VERSION, PoseMessage, decode, encode
 from posebridge.output.transport import Publisher, Subscriber
 
 

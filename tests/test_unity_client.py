@@ -110,7 +110,7 @@ def cs(runner: Path, *args: str) -> Proc:
 
 
 def publisher(address: str, *args: str) -> Proc:
-    """The synthetic publisher: posebridge.output.protocol.PoseMessage + output.transport.Publisher (XPUB)."""
+    """The synthetic publisher: formats.protocol.PoseMessage + output.transport.Publisher (XPUB)."""
     p = Proc([sys.executable, str(PUBLISHER), "publish", "--address", address, *args])
     p.wait_line("READY", 60)
     return p
@@ -399,8 +399,8 @@ def test_latency_10000_messages(runner):
 def test_position_field_reaches_csharp_exactly(runner, tmp_path):
     """`pos` over a real ZeroMQ socket: the daemon's encoder + publisher -> C# `receive`; every message's
     position arrives bit-exact, nil positions arrive as nil, and q is unaffected by the new key."""
-    from posebridge.output.protocol import SCHEMA_VERSION, PoseMessage, encode
-    from posebridge.output.rotation import unity_quaternion
+    from posebridge.formats.protocol import SCHEMA_VERSION, PoseMessage, encode
+    from posebridge.formats.rotation import unity_quaternion
     from posebridge.output.transport import Publisher
 
     pub = Publisher(f"tcp://127.0.0.1:{free_port()}", hwm=1000)

@@ -16,7 +16,7 @@ import pytest
 from posebridge.config import ServeConfig, validate
 from posebridge.errors import ConfigError
 from posebridge.filtering.config import RANGES
-from posebridge.output.protocol import PoseMessage
+from posebridge.formats.protocol import PoseMessage
 from posebridge.view.address import parse_view_address
 from posebridge.view.controls import SLIDERS
 from posebridge.view.feed import PreviewSettings, ViewFeed

@@ -2,7 +2,7 @@
 random crop (train) or centre crop (test), ImageNet mean/std; label-preserving augmentations
 (horizontal flip negates yaw and roll; Gaussian blur; optional box jitter and colour jitter) and a
 label-exact one: an in-plane rotation by theta turns the head's rotation into Rz(theta) R in the camera
-frame (posebridge.output.rotation.rotate_in_plane).
+frame (posebridge.formats.rotation.rotate_in_plane).
 
 Each sample also gets the box head's target: where the un-jittered ROI (the crop a test would use)
 lies relative to the crop actually cut, as (dx, dy) in units of the crop's side, in the crop's own
@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 import torch
 
+from posebridge.formats.rotation import rotate_in_plane
 from posebridge.inference.meta import IMAGENET_MEAN, IMAGENET_STD
-from posebridge.output.rotation import rotate_in_plane
 
 Box = tuple[float, float, float, float]
 BORDERS = {"constant": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE}

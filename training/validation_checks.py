@@ -122,7 +122,7 @@ def roll_sweep(est, crops: list, truth: np.ndarray, thetas=SWEEP_THETAS) -> dict
     """Near-frontal crops turned in the image plane by each theta; see the module docstring."""
     import cv2
 
-    from posebridge.output.rotation import rotate_in_plane
+    from posebridge.formats.rotation import rotate_in_plane
 
     a = np.abs(truth)
     frontal = np.flatnonzero((a[:, 0] < 20) & (a[:, 1] < 20) & (a[:, 2] < 10))

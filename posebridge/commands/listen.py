@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from posebridge.output.protocol import DEFAULT_PUB, ProtocolError
+from posebridge.formats.protocol import DEFAULT_PUB, ProtocolError
 
 
 def format_line(msg, now: float) -> str:

@@ -20,14 +20,14 @@ from collections.abc import Iterator
 
 from posebridge.config import add_filter_flags, filter_flags, validate_filter_params
 from posebridge.errors import ConfigError, InputFileError
-from posebridge.output.protocol import DEFAULT_PUB
+from posebridge.formats.protocol import DEFAULT_PUB
 
 log = logging.getLogger("posebridge.replay")
 
 
 def recorded_messages(rec: dict) -> list:
     """The PoseMessages published for a frame record, as recorded."""
-    from posebridge.output.protocol import ProtocolError, from_map
+    from posebridge.formats.protocol import ProtocolError, from_map
 
     out = []
     for m in rec.get("messages") or []:
@@ -87,8 +87,8 @@ def replay(path: str, publisher, speed: float = 1.0, refilter: bool = False,
     (a looping replay keeps counting)."""
     from posebridge.filtering.config import FilterConfig
     from posebridge.filtering.streams import output_quaternion
-    from posebridge.output.protocol import encode
-    from posebridge.output.session_file import SessionReader
+    from posebridge.formats.protocol import encode
+    from posebridge.formats.session_file import SessionReader
     from posebridge.sources.pacing import Pacer
 
     reader = SessionReader(path)
@@ -162,7 +162,7 @@ def output_sinks(vmc: str | None, opentrack: str | None) -> list:
 
 def run(args: argparse.Namespace) -> int:
     from posebridge.daemon.signals import install_signal_handlers
-    from posebridge.output.session_file import SessionReader
+    from posebridge.formats.session_file import SessionReader
     from posebridge.output.transport import Publisher
 
     if args.speed < 0:

@@ -112,7 +112,7 @@ def make_tracker(tracker_cls, detector, cfg: ServeConfig):
 
 
 def open_recorder(cfg: ServeConfig, meta):
-    from posebridge.output.session_file import SessionWriter
+    from posebridge.formats.session_file import SessionWriter
 
     header = {"config": cfg.to_dict(), "model": meta.to_dict(), "source": cfg.source.spec}
     return SessionWriter(cfg.record.path, header=header, video=cfg.record.video,

@@ -28,7 +28,7 @@ from posebridge.daemon.signals import install_signal_handlers
 from posebridge.daemon.stages import Estimator, Publisher, Recorder, Sink, Source, Tracker
 from posebridge.filtering.config import config_for_model
 from posebridge.filtering.streams import Measurement, StreamSet, StreamUpdate, build_message
-from posebridge.output.protocol import TOPIC_POSE, PoseMessage, payload
+from posebridge.formats.protocol import TOPIC_POSE, PoseMessage, payload
 from posebridge.timing import StageTimer
 
 log = logging.getLogger(__name__)

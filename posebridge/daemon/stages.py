@@ -1,7 +1,7 @@
 """The interfaces of the parts the per-frame loop calls, in data-flow order (after opentrack's
 `api/plugin-api.hpp`): a frame source, a face tracker, a pose estimator, a publisher and an optional
 recorder. The built-in parts implement them (posebridge.sources, posebridge.faces.tracker,
-posebridge.inference.estimator, posebridge.output.transport, posebridge.output.session_file); tests
+posebridge.inference.estimator, posebridge.output.transport, posebridge.formats.session_file); tests
 pass fakes that do the same to provoke faults."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Protocol
 import numpy as np
 
 from posebridge.faces.base import FaceBox
+from posebridge.formats.protocol import PoseMessage
 from posebridge.inference.estimator import PoseEstimate
 from posebridge.inference.meta import ModelMeta
-from posebridge.output.protocol import PoseMessage
 from posebridge.sources.base import Frame
 
 Box = tuple[float, float, float, float]

@@ -33,7 +33,7 @@ from posebridge import validation as v
 from posebridge.errors import ConfigError
 from posebridge.filtering.config import FilterConfig
 from posebridge.filtering.kalman import PoseFilter
-from posebridge.output.rotation import Quat
+from posebridge.formats.rotation import Quat
 
 Vec3 = tuple[float, float, float]
 Box = Sequence[float]

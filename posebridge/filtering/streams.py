@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from posebridge.filtering.config import FilterConfig
 from posebridge.filtering.kalman import ZERO, PoseFilter, Triple
 from posebridge.filtering.position import PositionConfig, PositionTracker
-from posebridge.output.protocol import SCHEMA_VERSION, PoseMessage
-from posebridge.output.rotation import Quat, pose_quaternion
+from posebridge.formats.protocol import SCHEMA_VERSION, PoseMessage
+from posebridge.formats.rotation import Quat, pose_quaternion
 
 NO_FACE = -1
 PRIMARY = "primary"

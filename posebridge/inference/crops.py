@@ -6,6 +6,7 @@ area-shrunk first so the warp does not alias); `to_batch` turns crops into the f
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import cv2
@@ -135,3 +136,17 @@ def _normalisation(meta: ModelMeta) -> tuple[np.ndarray, np.ndarray]:
         mean = np.asarray(meta.mean, np.float32)
         _NORM_CACHE[key] = (1.0 / (255.0 * std)).astype(np.float32), (-mean / std).astype(np.float32)
     return _NORM_CACHE[key]
+
+
+def load_crops(paths: Sequence[os.PathLike], size: int) -> list[np.ndarray]:
+    """Face crops (images already cut to a face ROI) resized to size x size, BGR uint8."""
+    from posebridge.errors import InputFileError
+    from posebridge.imagefiles import read_image
+
+    crops = []
+    for p in paths:
+        img = read_image(p)
+        if img is None:
+            raise InputFileError(p, "not a readable image")
+        crops.append(crop_square(img, (0, 0, img.shape[1], img.shape[0]), size))
+    return crops

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from posebridge.errors import ConfigError
-from posebridge.imagefiles import evenly, list_images, load_crops
-from posebridge.inference.crops import to_batch
+from posebridge.imagefiles import evenly, list_images
+from posebridge.inference.crops import load_crops, to_batch
 from posebridge.inference.meta import ModelMeta
 from posebridge.models.export import onnx_bytes
 from posebridge.models.network import PoseNet

@@ -109,8 +109,8 @@ def quantize_onnx(
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from posebridge.imagefiles import evenly, list_images, load_crops
-    from posebridge.inference.crops import to_batch
+    from posebridge.imagefiles import evenly, list_images
+    from posebridge.inference.crops import load_crops, to_batch
 
     calib = calibration_dir(calib)
     methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,

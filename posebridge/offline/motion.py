@@ -90,7 +90,7 @@ def from_jsonl(path: str | Path, n: int, fps: float) -> Tracked:
 
 def from_session(path: str | Path, n: int) -> Tracked:
     """A session recorded by `serve --record` (frame records carry the source's frame index)."""
-    from posebridge.output.session_file import SessionReader
+    from posebridge.formats.session_file import SessionReader
 
     out = Tracked.empty(n)
     for rec in SessionReader(path).frames():

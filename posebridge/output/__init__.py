@@ -1,1 +1,2 @@
-"""Output: the wire protocol, rotation conventions, ZeroMQ transport, control socket, session files."""
+"""Output: the ZeroMQ transport, the control socket, the VMC and opentrack senders (the formats they
+carry live in posebridge.formats)."""

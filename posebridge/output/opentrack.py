@@ -26,11 +26,10 @@ import math
 import struct
 from collections.abc import Iterable, Sequence
 
-from posebridge.config import OPENTRACK_DEFAULT_PORT
-from posebridge.output.protocol import PoseMessage
+from posebridge.formats.protocol import PoseMessage
 from posebridge.output.udp import UdpSink
 
-DEFAULT_PORT = OPENTRACK_DEFAULT_PORT
+DEFAULT_PORT = 4242  # opentrack's "UDP over network" input port
 PACKET = struct.Struct("<6d")  # X, Y, Z (cm), yaw, pitch, roll (degrees)
 
 

@@ -128,7 +128,7 @@ class Subscriber:
 
     def __init__(self, address: str = "tcp://127.0.0.1:5570", topic: bytes | str = b"pose",
                  rcvhwm: int = 1000, context: zmq.Context | None = None, keys=None) -> None:
-        from posebridge.output.protocol import MAX_MESSAGE_BYTES
+        from posebridge.formats.protocol import MAX_MESSAGE_BYTES
 
         self.context = context or zmq.Context.instance()
         self.sock = self.context.socket(zmq.SUB)
@@ -158,7 +158,7 @@ class Subscriber:
 
     def recv(self, timeout_s: float | None = None):
         """The next decoded `PoseMessage` (raises ProtocolError if malformed), or None on timeout."""
-        from posebridge.output.protocol import decode
+        from posebridge.formats.protocol import decode
 
         frames = self.recv_frames(timeout_s)
         if frames is None:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from posebridge import validation as v
 from posebridge.errors import ConfigError
-from posebridge.output.protocol import PoseMessage
+from posebridge.formats.protocol import PoseMessage
 
 log = logging.getLogger(__name__)
 

@@ -33,12 +33,11 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from posebridge import validation as v
-from posebridge.config import VMC_DEFAULT_PORT
-from posebridge.config import VMC_POSITION_TO as POSITION_TO
-from posebridge.output.protocol import PoseMessage
+from posebridge.formats.protocol import PoseMessage
 from posebridge.output.udp import UdpSink
 
-DEFAULT_PORT = VMC_DEFAULT_PORT
+DEFAULT_PORT = 39539  # the VMC protocol's Marionette (receiver) port
+POSITION_TO = ("root", "head", "none")  # where the head position goes (vmc.position_to)
 CALIBRATED = 3  # /VMC/Ext/OK calibration state: Calibrated
 NORMAL_MODE = 0  # /VMC/Ext/OK calibration mode: normal
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from posebridge.errors import InputFileError
-from posebridge.output.session_file import MAGIC, SUFFIX, SessionReader, decode_jpeg
+from posebridge.formats.session_file import MAGIC, SUFFIX, SessionReader, decode_jpeg
 from posebridge.sources.base import Frame, SourceBase
 from posebridge.sources.pacing import Pacer
 

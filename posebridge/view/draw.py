@@ -1,5 +1,5 @@
 """The camera preview: the frame shrunk to the page's width, the face box and the head's axes (from the
-filtered angles, posebridge.output.rotation's dataset convention; at rest x red points image-right, y green
+filtered angles, posebridge.formats.rotation's dataset convention; at rest x red points image-right, y green
 up, z blue out of the face, as on the page's 3D head), mirrored
 when the stream is, then JPEG-encoded. Runs in the page's thread, never in the frame loop."""
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from posebridge.output.protocol import PoseMessage
-from posebridge.output.rotation import dataset_matrix
+from posebridge.formats.protocol import PoseMessage
+from posebridge.formats.rotation import dataset_matrix
 
 AXIS_COLOURS = ((0, 0, 255), (0, 200, 0), (255, 80, 0))  # BGR: x red, y green, z blue
 

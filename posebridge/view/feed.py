@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from posebridge.output.protocol import PoseMessage
+from posebridge.formats.protocol import PoseMessage
 from posebridge.view.draw import render_preview
 
 HISTORY = 1200  # messages kept for the plot: 20 s at 60 fps, 10 s at 120

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from posebridge.output.protocol import PoseMessage
+from posebridge.formats.protocol import PoseMessage
 from posebridge.view.feed import ViewFeed
 
 if TYPE_CHECKING:

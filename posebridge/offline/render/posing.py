@@ -5,14 +5,14 @@ down the neck so the shoulders stay put).
 Frames: the project's camera frame C is x = image right, y = image down, z = towards the camera
 (docs/protocol.md); the scan and OpenGL use x = image right, y = up, z = towards the viewer. With
 F = diag(1, -1, 1) the head rotation in the scan's frame is F R_C F, R_C = Rx(pitch) Ry(-yaw) Rz(roll)
-from posebridge.output.rotation.dataset_matrix, so the rendered head has exactly the dataset angles.
+from posebridge.formats.rotation.dataset_matrix, so the rendered head has exactly the dataset angles.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from posebridge.output.rotation import dataset_matrix
+from posebridge.formats.rotation import dataset_matrix
 
 FLIP_Y = np.diag([1.0, -1.0, 1.0])
 NECK_PIVOT = np.array([0.0, -0.8, -0.25])  # top of the neck, model units (head-scan README)
