@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from posebridge.config import ServeConfig
+from posebridge.daemon.control_handlers import start_control
 from posebridge.daemon.loop import Pipeline
 from posebridge.faces.detectors import create_detector
 from posebridge.faces.tracker import FaceTracker
@@ -222,7 +223,8 @@ def test_all_faces_option(tmp_path, estimator):
 
 def test_control_status_recenter_set_while_running(tmp_path, estimator):
     pipe = make_pipeline(folder(tmp_path, [canvas(1, i) for i in range(40)]), estimator)
-    ctl = pipe.start_control("tcp://127.0.0.1:0")
+    ctl = start_control(pipe, "tcp://127.0.0.1:0")
+    pipe.attach(control=ctl)
     try:
         no_face = request(ctl.address, {"cmd": "recenter"})
         assert no_face == {"ok": False, "error": "recenter: no tracked face"}
@@ -259,7 +261,8 @@ def test_control_status_recenter_set_while_running(tmp_path, estimator):
 
 def test_control_answers_while_the_loop_runs(tmp_path, estimator):
     pipe = make_pipeline(folder(tmp_path, [canvas(1, i) for i in range(60)]), estimator)
-    ctl = pipe.start_control("tcp://127.0.0.1:0")
+    ctl = start_control(pipe, "tcp://127.0.0.1:0")
+    pipe.attach(control=ctl)
     worker = threading.Thread(target=pipe.run)
     worker.start()
     try:

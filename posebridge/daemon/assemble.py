@@ -67,9 +67,13 @@ def build_pipeline(cfg: ServeConfig) -> Pipeline:
         opened = [pipe]  # from here on the pipeline closes every part (control, page included)
         pipe.streams.set_position(cfg.position)
         if cfg.control.enabled:
-            pipe.start_control(cfg.control.address, keys)
+            from posebridge.daemon.control_handlers import start_control
+
+            pipe.attach(control=start_control(pipe, cfg.control.address, keys))
         if cfg.view.enabled:
-            pipe.start_view(cfg.view)
+            from posebridge.view.server import start_view
+
+            pipe.attach(view=start_view(pipe, cfg.view))
         return pipe
     except BaseException:
         for part in reversed(opened):

@@ -86,19 +86,13 @@ class Pipeline:
         self._last_error_log = 0.0
         self._closed = False
 
-    def start_control(self, address: str, keys=None):
-        from posebridge.daemon.control_handlers import start_control
-
-        self.control = start_control(self, address, keys)
-        return self.control
-
-    def start_view(self, view_cfg):
-        """Serve the live page (posebridge.view) in its own thread."""
-        from posebridge.view.server import start_view
-
-        self.view = start_view(self, view_cfg)
-        self._view_feed = self.view.feed
-        return self.view
+    def attach(self, control=None, view=None) -> None:
+        """Hand the pipeline the servers assembly started for it (posebridge.daemon.assemble): the control
+        socket and the live page, which the pipeline closes with itself and feeds frames (the page)."""
+        if control is not None:
+            self.control = control
+        if view is not None:
+            self.view, self._view_feed = view, view.feed
 
     # ----------------------------------------------------------------------------------- the loop
 
