@@ -162,7 +162,7 @@ def test_roll_sweep_reports_gain_one_for_an_exact_roll_reader():
 
 def test_study_reuses_a_committed_result_on_a_fresh_machine(tmp_path):
     """runs/ gone (a new machine), the committed per-run JSON present: --resume does not train again."""
-    from tests.test_training_compare import _study
+    from tests.test_training_study import _study
     from training.study import main as study_main
 
     _, args = _study(tmp_path, "fresh")

@@ -113,7 +113,7 @@ class RunConfig:
 
 @dataclass
 class EvalConfig:
-    # test sets evaluated after training by training.compare / training.evaluate: name -> options table,
+    # test sets evaluated after training by training.study / training.evaluate: name -> options table,
     # e.g. {aflw2000 = {root = "../shared/data/aflw2000-dev"}}
     datasets: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 64
