@@ -64,25 +64,28 @@ def test_worker_returns_at_once_and_reports_when_done():
 
 
 def test_a_slow_detector_never_delays_a_frame():
-    det = Slow(0.5)  # a frame that waited for this detector would take 0.5 s: half of that is a wait
+    """A frame that waited for this 1-second detector would take a second: every frame is answered in
+    well under that (a hang detector, not a speed target: per-frame cost is benchmarks/bench_daemon.py's)."""
+    det = Slow(1.0)
     tracker = FaceTracker(det, redetect_every=5, detect_in_thread=True)
+    n = 120
     try:
         took, found = [], []
-        for i in range(60):
-            frame = frame_at(100 + 3 * i, seed=i)
+        for i in range(n):
+            frame = frame_at(100 + 2 * i, seed=i)
             t0 = time.perf_counter()
             faces = tracker.update(frame)
             took.append(time.perf_counter() - t0)
             found.append(faces)
             time.sleep(1 / 60)
-        assert max(took) < det.delay / 2, f"a frame waited {max(took) * 1000:.0f} ms for the detector"
+        assert max(took) < 0.8 * det.delay, f"a frame waited {max(took) * 1000:.0f} ms for the detector"
         assert not found[0]  # the first frame is answered at once, before the detector has a result
         first = next(i for i, f in enumerate(found) if f)
-        assert first < 40 and all(found[first:])  # acquired when the detector answered, then followed
+        assert first < n - 10 and all(found[first:])  # acquired when the detector answered, then followed
         last = found[-1][0]
-        truth_cx = 100 + 3 * 59 + 150
+        truth_cx = 100 + 2 * (n - 1) + 150
         assert abs((last.x0 + last.x1) / 2 - truth_cx) < 15  # followed every frame, not stuck at a stale box
-        assert det.calls < 60 * 0.5
+        assert det.calls < n * 0.5
         assert tracker.stats()["detect_in_thread"] is True
     finally:
         tracker.close()
