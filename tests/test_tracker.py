@@ -9,7 +9,8 @@ import pytest
 from posebridge.errors import ConfigError
 from posebridge.faces import FaceBox
 from posebridge.faces.detectors import create_detector
-from posebridge.faces.tracker import FaceTracker, primary
+from posebridge.faces.primary import primary
+from posebridge.faces.tracker import FaceTracker
 from posebridge.timing import StageTimer
 from tests.conftest import shared_path
 

@@ -11,53 +11,33 @@ template matching: its box is the model's ROI (tagged ROI_TAG, cropped as it is)
 re-checks it every `model_redetect_every` frames, and a detector miss ends it only after
 `model_max_missed` re-checks in a row (the model follows turned heads a frontal detector loses). A
 detection whose centre leaves the middle of the model's ROI (drift) hands the face back to the detector.
-An implausible ROI (off the frame, or its size jumping) does too."""
+An implausible ROI (off the frame, or its size jumping) does too.
+
+Both update paths run the same association step (`FaceTracker._associate`): matching
+(posebridge.faces.association), template following between detections (posebridge.faces.template_follow)
+and the choice of the face to publish (posebridge.faces.primary) live in their own modules."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
 from posebridge.errors import ConfigError
+from posebridge.faces.association import centre, inside_middle, match, shifted
 from posebridge.faces.base import ROI_TAG, FaceBox, FaceDetector
 from posebridge.faces.detect_worker import DetectionWorker
 from posebridge.faces.geometry import iou
+from posebridge.faces.primary import primary
+from posebridge.faces.template_follow import FOLLOW_METHODS, TemplateFollower
 from posebridge.timing import StageTimer
 
 log = logging.getLogger(__name__)
-
-FOLLOW_METHODS = ("template", "hold")
-
-
-def primary_score(face: FaceBox, frame_size: tuple[int, int]) -> float:
-    """Bigger and more central is better: box side x (1 - 0.5 x distance from the frame centre as a
-    fraction of the half-diagonal), so a face at the corner counts as half its size."""
-    w, h = frame_size
-    cx, cy = (face.x0 + face.x1) / 2, (face.y0 + face.y1) / 2
-    d = np.hypot(cx - w / 2, cy - h / 2) / max(np.hypot(w / 2, h / 2), 1e-6)
-    return float(np.sqrt(max(face.width, 0.0) * max(face.height, 0.0)) * (1.0 - 0.5 * min(d, 1.0)))
-
-
-def primary(faces: list[FaceBox], frame_size: tuple[int, int], prefer_id: int | None = None,
-            switch_ratio: float = 1.0) -> FaceBox | None:
-    """The face to publish: the largest / nearest the centre (see `primary_score`). With `prefer_id`,
-    that face stays primary unless another scores `switch_ratio` times higher (no flicker between two
-    similar faces)."""
-    if not faces:
-        return None
-    best = max(faces, key=lambda f: primary_score(f, frame_size))
-    if prefer_id is not None and best.face_id != prefer_id:
-        current = next((f for f in faces if f.face_id == prefer_id), None)
-        if current is not None and primary_score(best, frame_size) < switch_ratio * primary_score(
-            current, frame_size
-        ):
-            return current
-    return best
 
 
 @dataclass
@@ -71,11 +51,8 @@ class _Track:
     model: bool = False  # followed by the pose model's box head (box = its ROI) rather than the template
 
 
-def _patch(gray: np.ndarray, box: tuple[float, float, float, float], scale: float, out: tuple[int, int]):
-    """Region `box` of `gray` resampled by `scale` into an `out`=(w, h) image (edges replicated)."""
-    m = np.array([[scale, 0.0, -box[0] * scale], [0.0, scale, -box[1] * scale]])
-    return cv2.warpAffine(gray, m, out, flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+def _gray(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
 
 
 class FaceTracker:
@@ -122,12 +99,9 @@ class FaceTracker:
             raise ConfigError(f"faces.follow: expected one of {', '.join(FOLLOW_METHODS)}, got {follow!r}")
         self.detector = detector
         self.redetect_every = redetect_every
-        self.follow = follow
+        self.follower = TemplateFollower(follow, min_follow_score, search_margin, template_size)
         self.iou_threshold = iou_threshold
         self.max_missed = max_missed
-        self.min_follow_score = min_follow_score
-        self.search_margin = search_margin
-        self.template_size = template_size
         self.idle_redetect_every = max(1, idle_redetect_every)
         self.search_frames = max(0, search_frames)
         self._since_face: int | None = None  # frames since a face was last tracked (None: never)
@@ -159,13 +133,14 @@ class FaceTracker:
             return self._update_async(image, uncertainty_jump)
         reason = self._detect_reason(uncertainty_jump)
         t0 = time.perf_counter()
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        gray = _gray(image)
         if reason is None:
             if self._follow_all(gray):
                 self._account("track", t0, None)
                 return self._output(image)
             reason = "lost"  # the follower lost a face: look again now
-        self._detect(image, gray)
+        dets = self.detector.detect(image)
+        self._associate(gray, dets, keep=lambda t: t.model or self._follow_one(gray, t))
         self._account("detect", t0, reason)
         return self._output(image)
 
@@ -173,10 +148,12 @@ class FaceTracker:
         """Merge a finished detection, follow every track, and hand the worker a frame when one is due."""
         assert self.worker is not None
         t0 = time.perf_counter()
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        gray = _gray(image)
         done = self.worker.poll()
         if done is not None:
-            self._merge(done)
+            self._ms["detect"] += done.ms
+            self.last_detect_ms = done.ms
+            self._associate(_gray(done.image), done.faces, since=self._snapshot)
         for t in self.tracks:
             if not t.model:
                 t.lost = not self._follow_one(gray, t)
@@ -186,7 +163,7 @@ class FaceTracker:
         if reason is None and any(t.lost for t in self.tracks):
             reason = "lost"
         if reason is not None and not self.worker.busy:
-            self._snapshot = {t.face_id: _centre(t.box) for t in self.tracks}
+            self._snapshot = {t.face_id: centre(t.box) for t in self.tracks}
             if self.worker.submit(image, self._frame):
                 self._counts["reason:" + reason] += 1
                 self._counts["detect"] += 1
@@ -201,41 +178,58 @@ class FaceTracker:
             self.timer.add("track", ms)
         return self._output(image, [t for t in self.tracks if not t.lost])
 
-    def _merge(self, done) -> None:
-        """A detection of an earlier frame: match it to the tracks as they were then, move matched boxes
-        by the distance their face has been followed since, start new tracks, age unmatched ones."""
-        self._ms["detect"] += done.ms
-        self.last_detect_ms = done.ms
-        gray = cv2.cvtColor(done.image, cv2.COLOR_BGR2GRAY) if done.image.ndim == 3 else done.image
-        snap = self._snapshot
-        then = {t.face_id: _shifted(t.box, *(np.subtract(snap[t.face_id], _centre(t.box))))
-                for t in self.tracks if t.face_id in snap}
-        pairs = _match([then[t.face_id] if t.face_id in then else None for t in self.tracks],
-                       [t.model for t in self.tracks], [d.box for d in done.faces], self.iou_threshold)
-        matched_dets = set()
+    def _associate(self, gray: np.ndarray, dets: list[FaceBox],
+                   since: dict[int, tuple[float, float]] | None = None,
+                   keep: Callable[[_Track], bool] | None = None) -> None:
+        """One detection round, the same for both update paths: match the detections to the tracks where
+        they were in the detection's frame; a model-followed track whose ROI a detection confirms stays
+        with the model, any other matched track takes the detection's box and a new template; unmatched
+        tracks age (and are dropped past `max_missed` / `model_max_missed`, or when `keep` says so); every
+        detection left starts a new track unless it overlaps a kept one.
+
+        `since`: each track's box centre in the detection's frame (the worker's detection of an earlier
+        frame): boxes are compared where they were then, a matched box is moved on by how far its face
+        has been followed since, and a track not in `since` (it started later) neither matches nor ages.
+        None: the detection is of this frame. `gray`: the detection's frame, for new templates."""
+        if since is None:
+            then = {t.face_id: t.box.box for t in self.tracks}
+        else:
+            then = {t.face_id: shifted(t.box, *(np.subtract(since[t.face_id], centre(t.box))))
+                    for t in self.tracks if t.face_id in since}
+        pairs = match([then.get(t.face_id) for t in self.tracks], [t.model for t in self.tracks],
+                      [d.box for d in dets], self.iou_threshold)
         for ti, di in pairs:
-            t, d = self.tracks[ti], done.faces[di]
-            dx, dy = np.subtract(_centre(t.box), snap[t.face_id])  # followed motion since the frame
-            matched_dets.add(di)
+            t, d = self.tracks[ti], dets[di]
             t.missed, t.lost = 0, False
-            if t.model and _inside_middle(_centre(d), then[t.face_id]):
+            if t.model and inside_middle(centre(d), then[t.face_id]):
                 continue  # the detector confirms the model's ROI: keep following with the model
             t.model = False  # new, or drifted: the detector's box takes over (and the template with it)
-            t.template = self._template(gray, d)
-            t.box = replace(d, face_id=t.face_id, x0=d.x0 + dx, x1=d.x1 + dx, y0=d.y0 + dy, y1=d.y1 + dy)
+            t.template = self.follower.template(gray, d)
+            if since is None:
+                t.box = replace(d, face_id=t.face_id)
+            else:
+                dx, dy = np.subtract(centre(t.box), since[t.face_id])  # followed motion since the frame
+                t.box = replace(d, face_id=t.face_id, x0=d.x0 + dx, x1=d.x1 + dx, y0=d.y0 + dy, y1=d.y1 + dy)
             t.score = 1.0
         matched = {ti for ti, _ in pairs}
+        kept = []
         for i, t in enumerate(self.tracks):
-            if i not in matched and t.face_id in snap:
-                t.missed += 1
-        self.tracks = [t for t in self.tracks
-                       if t.missed <= (self.model_max_missed if t.model else self.max_missed)]
-        for j, d in enumerate(done.faces):
-            if j in matched_dets or any(iou(d.box, then.get(t.face_id, t.box.box)) >= self.iou_threshold
-                                        for t in self.tracks):
-                continue
+            if i not in matched and t.face_id in then:
+                t.missed += 1  # not re-detected: keep following it for a while
+            if t.missed <= (self.model_max_missed if t.model else self.max_missed) and (
+                    i in matched or t.face_id not in then or keep is None or keep(t)):
+                kept.append(t)
+            else:
+                log.debug("face %d dropped (missed %d detections)", t.face_id, t.missed)
+        self.tracks = kept
+        matched_dets = {di for _, di in pairs}
+        for j, d in enumerate(dets):
+            # Overlap with a kept track, in the detection's frame: now, or where the tracks were then.
+            where = [t.box.box if since is None else then.get(t.face_id, t.box.box) for t in self.tracks]
+            if j in matched_dets or any(iou(d.box, b) >= self.iou_threshold for b in where):
+                continue  # a second box on an already-tracked face
             t = _Track(self._next_id, replace(d, face_id=self._next_id))
-            t.template = self._template(gray, t.box)
+            t.template = self.follower.template(gray, t.box)
             self._next_id += 1
             self.tracks.append(t)
 
@@ -273,6 +267,11 @@ class FaceTracker:
         self._primary_id = None
         self._since_detect = 0
         self._since_face = None
+
+    @property
+    def follow(self) -> str:
+        """How boxes are followed between detections: "template" or "hold"."""
+        return self.follower.method
 
     @property
     def primary_id(self) -> int | None:
@@ -319,34 +318,13 @@ class FaceTracker:
         if self.timer is not None:
             self.timer.add(action, ms)
 
-    def _template(self, gray: np.ndarray, box: FaceBox) -> np.ndarray:
-        s = self.template_size / max(box.width, box.height, 1.0)
-        side = max(box.width, box.height)
-        cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
-        square = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-        return _patch(gray, square, s, (self.template_size, self.template_size))
-
     def _follow_one(self, gray: np.ndarray, track: _Track) -> bool:
-        if self.follow == "hold" or track.template is None:
-            return True
-        b = track.box
-        side = max(b.width, b.height, 1.0)
-        s = self.template_size / side
-        cx, cy = (b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2
-        half = side * (0.5 + self.search_margin)
-        region = (cx - half, cy - half, cx + half, cy + half)
-        n = int(round(2 * half * s))
-        window = _patch(gray, region, s, (n, n))
-        res = cv2.matchTemplate(window, track.template, cv2.TM_CCOEFF_NORMED)
-        _, score, _, (mx, my) = cv2.minMaxLoc(res)
-        track.score = float(score)
-        if not np.isfinite(score) or score < self.min_follow_score:
+        box, score = self.follower.follow(gray, track.box, track.template)
+        if score is not None:
+            track.score = score
+        if box is None:
             return False
-        # Top-left of the best match in the window -> frame pixels; the square's centre moves by that.
-        new_cx = region[0] + (mx + self.template_size / 2) / s
-        new_cy = region[1] + (my + self.template_size / 2) / s
-        dx, dy = new_cx - cx, new_cy - cy
-        track.box = replace(b, x0=b.x0 + dx, y0=b.y0 + dy, x1=b.x1 + dx, y1=b.y1 + dy)
+        track.box = box
         return True
 
     def _follow_all(self, gray: np.ndarray) -> bool:
@@ -355,43 +333,6 @@ class FaceTracker:
             if not t.model:
                 ok = self._follow_one(gray, t) and ok
         return ok
-
-    def _detect(self, image: np.ndarray, gray: np.ndarray) -> None:
-        dets = self.detector.detect(image)
-        matched_tracks: set[int] = set()
-        matched_dets: set[int] = set()
-        boxes = [t.box.box for t in self.tracks]
-        for r, c in _match(boxes, [t.model for t in self.tracks], [d.box for d in dets], self.iou_threshold):
-            t = self.tracks[r]
-            matched_tracks.add(r)
-            matched_dets.add(c)
-            t.missed = 0
-            if t.model and _inside_middle(_centre(dets[c]), t.box.box):
-                continue  # the detector confirms the model's ROI: keep following with the model
-            t.box, t.score, t.model = replace(dets[c], face_id=t.face_id), 1.0, False
-            t.template = self._template(gray, t.box)
-        survivors = []
-        for i, t in enumerate(self.tracks):
-            if i in matched_tracks:
-                survivors.append(t)
-                continue
-            t.missed += 1  # not re-detected: keep following it for a while
-            if t.model and t.missed <= self.model_max_missed:
-                survivors.append(t)
-            elif not t.model and t.missed <= self.max_missed and self._follow_one(gray, t):
-                survivors.append(t)
-            else:
-                log.debug("face %d dropped (missed %d detections)", t.face_id, t.missed)
-        for j, d in enumerate(dets):
-            if j in matched_dets:
-                continue
-            if any(iou(d.box, t.box.box) >= self.iou_threshold for t in survivors):
-                continue  # a second box on an already-tracked face
-            t = _Track(self._next_id, replace(d, face_id=self._next_id))
-            t.template = self._template(gray, t.box)
-            self._next_id += 1
-            survivors.append(t)
-        self.tracks = survivors
 
     def _output(self, image: np.ndarray, tracks: list[_Track] | None = None) -> list[FaceBox]:
         faces = [replace(t.box) for t in (self.tracks if tracks is None else tracks)]
@@ -408,45 +349,3 @@ class FaceTracker:
         if self.primary_only:
             return [best]
         return [best] + sorted((f for f in faces if f is not best), key=lambda f: f.face_id)
-
-
-def _inside_middle(point: tuple[float, float], box: tuple[float, float, float, float]) -> bool:
-    """Whether `point` lies in the middle half (in each direction) of `box`."""
-    x0, y0, x1, y1 = box
-    qx, qy = (x1 - x0) / 4, (y1 - y0) / 4
-    return x0 + qx <= point[0] <= x1 - qx and y0 + qy <= point[1] <= y1 - qy
-
-
-def _centre(box: FaceBox) -> tuple[float, float]:
-    return ((box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2)
-
-
-def _shifted(box: FaceBox, dx: float, dy: float) -> tuple[float, float, float, float]:
-    return (box.x0 + dx, box.y0 + dy, box.x1 + dx, box.y1 + dy)
-
-
-def _match(tracks: list, models: list[bool], dets: list, threshold: float) -> list[tuple[int, int]]:
-    """(track, detection) index pairs by descending IoU, each used once, IoU at least `threshold`
-    (`tracks` entries may be None: not matchable). A model-followed track's box is the pose model's ROI,
-    larger than a detector box and possibly drifted: a detection whose centre lies inside it matches it
-    too. For the handful of faces in a webcam frame this is the same assignment as the Hungarian method,
-    without SciPy."""
-
-    def score(t, model: bool, d) -> float:
-        s = iou(t, d)
-        if model and t[0] <= (d[0] + d[2]) / 2 <= t[2] and t[1] <= (d[1] + d[3]) / 2 <= t[3]:
-            s = max(s, threshold)
-        return s
-
-    scored = sorted(((score(t, m, d), i, j) for i, (t, m) in enumerate(zip(tracks, models, strict=True))
-                     if t is not None for j, d in enumerate(dets)), reverse=True)
-    used_t, used_d, pairs = set(), set(), []
-    for score, i, j in scored:
-        if score < threshold:
-            break
-        if i in used_t or j in used_d:
-            continue
-        used_t.add(i)
-        used_d.add(j)
-        pairs.append((i, j))
-    return pairs
