@@ -193,4 +193,5 @@ def test_v2_finetune_study_config_changes_one_thing_per_variant():
     assert {c.optim.epochs * c.optim.max_steps_per_epoch for c in cfgs.values()} == {1000}
     assert {c.optim.max_steps_per_epoch for c in cfgs.values()} == {125}  # < 141 steps in one pass: exact
     assert cfgs["rot"].data.rotate_deg == 80 and cfgs["ft_v1"].data.rotate_deg == 0
+    assert cfgs["rot_p03"].data.rotate_p == 0.3 == cfgs["all"].data.rotate_p
     assert cfgs["flipcons"].loss.flip_consistency > 0 and cfgs["ft_v1"].loss.flip_consistency == 0
