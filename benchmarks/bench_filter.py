@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from posebridge.filtering.config import FilterConfig, config_for_model  # noqa: E402
 from posebridge.filtering.kalman import create_filter  # noqa: E402
+from posebridge.offline.synthetic_clip import open_writer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "aflw2000-dev"
@@ -44,7 +45,7 @@ def noisy_video(image_path: Path, out: Path, frames: int, sigma: float, seed: in
     img = cv2.resize(img, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
     y0, x0 = (480 - img.shape[0]) // 2, (640 - img.shape[1]) // 2
     canvas[y0:y0 + img.shape[0], x0:x0 + img.shape[1]] = img
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (640, 480))
+    writer = open_writer(out, 30.0, (640, 480))
     rng = np.random.default_rng(seed)
     for _ in range(frames):
         noise = rng.normal(0.0, sigma, canvas.shape)

@@ -55,10 +55,12 @@ def truth(t: float) -> tuple[float, float, float]:
 def make_clip(path: Path, image: Path, seconds: float, seed: int = 0) -> list[tuple[float, float, float]]:
     import cv2
 
+    from posebridge.offline.synthetic_clip import add_noise, open_writer, paste
+
     img = cv2.imread(str(image))
     if img is None:
         raise SystemExit(f"cannot read {image}")
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (W, H))
+    writer = open_writer(path, FPS, (W, H))
     rng = np.random.default_rng(seed)
     background = np.full((H, W, 3), (96, 104, 112), np.uint8)
     ih, iw = img.shape[:2]
@@ -68,12 +70,7 @@ def make_clip(path: Path, image: Path, seconds: float, seed: int = 0) -> list[tu
         scale = PICTURE_PX / iw * D_REF / d  # pixels per picture pixel
         cx, cy = W / 2 - x * F / d, H / 2 - y * F / d  # the person's right is image left
         m = np.array([[scale, 0, cx - scale * iw / 2], [0, scale, cy - scale * ih / 2]])
-        frame = background.copy()
-        mask = cv2.warpAffine(np.full((ih, iw), 255, np.uint8), m, (W, H))
-        warped = cv2.warpAffine(img, m, (W, H), flags=cv2.INTER_LINEAR)
-        frame[mask > 0] = warped[mask > 0]
-        noisy = frame.astype(np.float32) + rng.normal(0.0, 2.0, frame.shape).astype(np.float32)
-        writer.write(np.clip(noisy, 0, 255).astype(np.uint8))
+        writer.write(add_noise(paste(background.copy(), img, m), rng, 2.0))
         out.append((x, y, d))
     writer.release()
     return out

@@ -12,10 +12,12 @@ import pytest
 import torch
 
 from posebridge.cli import main
-from posebridge.commands.bench import STAGES, drawn_face, format_report, make_clip
+from posebridge.commands.bench import format_report
+from posebridge.daemon.loop import STAGES
 from posebridge.inference.meta import ModelMeta
 from posebridge.models.checkpoint import save_checkpoint
 from posebridge.models.network import build_model
+from posebridge.offline.synthetic_clip import drawn_face, make_clip
 
 
 @pytest.fixture(scope="module")

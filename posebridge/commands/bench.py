@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,215 +23,16 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from posebridge.errors import InputFileError, PoseBridgeError
 
 log = logging.getLogger(__name__)
 
-STAGES = ("decode", "detect", "track", "crop", "infer", "filter", "publish")
-PREVIOUS_DEFAULT = {"backend": "torch", "detector": "dlib_hog", "detect_in_thread": False}  # before 2026-12
-CLIP_SIZE = (640, 480)
+# the defaults of the release before ONNX Runtime and BlazeFace (docs/speed.md compares the two)
+PREVIOUS_DEFAULT = {"backend": "torch", "detector": "dlib_hog", "detect_in_thread": False}
 
 
-# --------------------------------------------------------------------------------------- the clip
-
-
-def drawn_face(size: tuple[int, int] = CLIP_SIZE) -> np.ndarray:
-    """A plain drawn face (skin ellipse, eyes, brows, nose, mouth, hair) that Haar cascades detect."""
-    w, h = size
-    img = np.full((h, w, 3), (90, 110, 120), np.uint8)
-    cx, cy = w // 2, h // 2
-    cv2.ellipse(img, (cx, cy), (80, 105), 0, 0, 360, (140, 170, 215), -1)
-    for sx in (-1, 1):
-        cv2.ellipse(img, (cx + sx * 32, cy - 25), (18, 9), 0, 0, 360, (240, 240, 240), -1)
-        cv2.circle(img, (cx + sx * 32, cy - 25), 7, (40, 30, 20), -1)
-        cv2.line(img, (cx + sx * 14, cy - 48), (cx + sx * 52, cy - 50), (40, 40, 60), 6)
-    cv2.line(img, (cx, cy - 15), (cx - 8, cy + 22), (100, 120, 170), 4)
-    cv2.ellipse(img, (cx, cy + 50), (30, 10), 0, 0, 180, (60, 60, 150), -1)
-    cv2.ellipse(img, (cx, cy - 95), (85, 40), 0, 180, 360, (30, 30, 40), -1)
-    return cv2.GaussianBlur(img, (5, 5), 0)
-
-
-def default_face() -> tuple[np.ndarray, str]:
-    """The BIWI sample frame (a real 640x480 face) when ../shared is present, else the drawn face."""
-    from posebridge.paths import shared_data
-
-    biwi = shared_data("biwi-sample", "frame_00003_rgb.png")
-    img = cv2.imread(str(biwi)) if biwi.is_file() else None
-    if img is not None:
-        return img, str(biwi)
-    return drawn_face(), "drawn face"
-
-
-def make_clip(path: str | os.PathLike, face: np.ndarray | None = None, frames: int = 300, fps: float = 30.0,
-              size: tuple[int, int] = CLIP_SIZE) -> Path:
-    """A video of `face` (a frame-sized image) drifting and turning slightly, like a head in front of a
-    webcam. Written with OpenCV (mp4v); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if face is None:
-        face, _ = default_face()
-    face = cv2.resize(face, size, interpolation=cv2.INTER_AREA) if face.shape[1::-1] != size else face
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    if not writer.isOpened():
-        raise InputFileError(path, "OpenCV cannot write an mp4v video here")
-    w, h = size
-    for i in range(frames):
-        t = i / fps
-        m = cv2.getRotationMatrix2D((w / 2, h / 2), 6.0 * math.sin(2 * math.pi * t / 3.0), 1.0)
-        m[0, 2] += 25.0 * math.sin(2 * math.pi * t / 4.0)
-        m[1, 2] += 10.0 * math.sin(2 * math.pi * t / 5.0)
-        writer.write(cv2.warpAffine(face, m, size, borderMode=cv2.BORDER_REPLICATE))
-    writer.release()
-    return path
-
-
-# ------------------------------------------------------------------------------------ one run
-
-
-def bench_once(video: str, model: str | None = None, backend: str | None = None, device: str = "auto",
-               detector: str | None = None, realtime: bool = False, warmup: int = 10, max_frames: int = 0,
-               threads: int | None = None, detect_in_thread: bool | None = None,
-               t_spawn: float | None = None, overrides: list[str] | None = None,
-               watch_view: bool = False) -> dict:
-    """Run the daemon's pipeline over `video` in this process; stage timings and CPU exclude the first
-    `warmup` frames. `t_spawn` (wall clock when the parent started this process) makes `startup_*`
-    the time from process start to the first published message / first tracked pose. With the live page
-    on (`--set view.enabled=true`, any free port unless `view.address` says otherwise) no page is open,
-    unless `watch_view`: then a client process reads the preview and polls the state like an open page
-    during the timed frames (its own CPU is not counted)."""
-    from posebridge.config import ServeConfig
-    from posebridge.daemon.assemble import build_pipeline
-    from posebridge.timing import StageTimer
-
-    t_begin = time.time() if t_spawn is None else t_spawn
-    cfg = ServeConfig()
-    cfg.source.spec, cfg.source.realtime = str(video), realtime
-    cfg.model.name, cfg.model.device = model or "", device
-    if backend:
-        cfg.model.backend = backend
-    if threads is not None:
-        cfg.model.threads = threads
-    if detector:
-        cfg.faces.detector = detector
-    if detect_in_thread is not None:
-        cfg.faces.detect_in_thread = detect_in_thread
-    cfg.publish.address = "tcp://127.0.0.1:0"  # any free port: never collides with a running daemon
-    cfg.control.enabled = False
-    cfg.run.log_every_s = 0.0
-    cfg.view.address = "127.0.0.1:0"  # when `--set view.enabled=true`: never collides with a running daemon
-    if overrides:
-        from posebridge.config import apply_overrides, validate
-
-        apply_overrides(cfg, overrides)
-        validate(cfg)
-    t_load = time.perf_counter()
-    pipe = build_pipeline(cfg)
-    load_s = time.perf_counter() - t_load
-    first_msg = first_pose = None
-    watcher = None
-    try:
-        for _ in range(warmup):
-            result = pipe.step()
-            if result is None:
-                raise InputFileError(video, f"video has fewer than {warmup} warm-up frames")
-            if first_msg is None and result.messages:
-                first_msg = result.messages[0].t_publish
-            if first_pose is None and any(m.tracked for m in result.messages):
-                first_pose = next(m.t_publish for m in result.messages if m.tracked)
-        pipe.timer = StageTimer(window=100_000)
-        if watch_view:
-            if pipe.view is None:
-                raise PoseBridgeError("--watch-view needs the live page: add --view")
-            watcher = start_page_client(pipe.view.url)
-        encodes0 = pipe.view.feed.encodes if pipe.view is not None else 0
-        dropped0 = int(pipe.source.stats().get("dropped", 0))
-        frames = faces = 0
-        cpu0, t0 = os.times(), time.perf_counter()
-        while True:
-            result = pipe.step()
-            if result is None:
-                break
-            frames += 1
-            faces += result.faces
-            if first_pose is None and any(m.tracked for m in result.messages):
-                first_pose = next(m.t_publish for m in result.messages if m.tracked)
-            if max_frames and frames >= max_frames:
-                break
-        wall = time.perf_counter() - t0
-        cpu1 = os.times()
-        summary = pipe.timer.summary()
-        meta = pipe.estimator.meta
-        backend_name = pipe.estimator.backend.name
-        provider = pipe.estimator.backend.provider
-        skipped = int(pipe.source.stats().get("dropped", 0)) - dropped0
-        tracker = pipe.tracker.stats()
-        view = None
-        if pipe.view is not None:
-            view = {"watched": watch_view, "encodes": pipe.view.feed.encodes - encodes0,
-                    "encode_ms_total": pipe.view.feed.encode_ms}
-    finally:
-        if watcher is not None:
-            watcher.terminate()
-            watcher.wait(timeout=10)
-        pipe.close()
-    if frames == 0:
-        raise InputFileError(video, "no frames left to time after the warm-up")
-    cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-    infer = summary.get("infer", {})
-    crops_per_frame = faces / frames
-    return {
-        "backend": backend_name,
-        "provider": provider,
-        "device": device,
-        "detector": cfg.faces.detector,
-        "detect_in_thread": cfg.faces.detect_in_thread,
-        "flip": pipe.estimator.flip_mode,
-        "overrides": list(overrides or []),
-        "threads": cfg.model.threads,
-        "model": meta.name,
-        "backbone": meta.backbone,
-        "frames": frames,
-        "skipped_frames": skipped,
-        "faces_per_frame": round(crops_per_frame, 3),
-        "stages": {s: summary[s] for s in STAGES if s in summary},
-        "latency": summary.get("latency", {}),
-        "fps": frames / wall,
-        "cpu_percent": 100.0 * cpu_s / wall,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "infer_ms_per_crop": infer.get("median_ms", float("nan")) / max(crops_per_frame, 1e-9)
-        if crops_per_frame else float("nan"),
-        "load_s": load_s,
-        "startup_first_message_s": (first_msg - t_begin) if first_msg else float("nan"),
-        "startup_first_pose_s": (first_pose - t_begin) if first_pose else float("nan"),
-        "detector_runs": tracker.get("detect_frames", 0),
-        "torch_imported": "torch" in sys.modules,
-        "realtime": realtime,
-        "view": view,
-    }
-
-
-PAGE_CLIENT = """
-import sys, threading, time, urllib.request
-url = sys.argv[1]
-def stream():
-    with urllib.request.urlopen(url + "stream.mjpg", timeout=30) as r:
-        while r.read(65536):
-            pass
-threading.Thread(target=stream, daemon=True).start()
-since = -1
-while True:
-    with urllib.request.urlopen(url + f"api/state?since={since}", timeout=30) as r:
-        r.read()
-    time.sleep(0.1)
-"""
-
-
-def start_page_client(url: str) -> subprocess.Popen:
-    """A process that does what an open page does: read the preview stream, poll the state at 10 Hz."""
-    return subprocess.Popen([sys.executable, "-c", PAGE_CLIENT, url], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+# ------------------------------------------------------------------------------- child processes
 
 
 def bench_subprocess(args, video: str, backend: str | None = None, detector: str | None = None,
@@ -277,6 +77,8 @@ def _label(run: dict) -> str:
 
 
 def format_report(report: dict) -> str:
+    from posebridge.daemon.loop import STAGES
+
     runs = report["runs"]
     head = " | ".join(f"{_label(r)} median / p99" for r in runs)
     two = len(runs) > 1
@@ -369,6 +171,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from posebridge.offline.bench_run import bench_once
+    from posebridge.offline.synthetic_clip import default_face, make_clip
+
     if args.view:
         args.set = [*args.set, "view.enabled=true"]
     with tempfile.TemporaryDirectory(prefix="posebridge-bench-") as tmp:

@@ -33,6 +33,7 @@ from posebridge.timing import StageTimer
 
 log = logging.getLogger(__name__)
 
+STAGES = ("decode", "detect", "track", "crop", "infer", "filter", "publish")  # what the loop times, in order
 ERROR_LOG_EVERY_S = 5.0  # a failing frame is logged at most this often (each failure is counted)
 
 
