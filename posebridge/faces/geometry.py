@@ -29,6 +29,7 @@ def clip_box(box: FaceBox, shape: tuple[int, ...]) -> FaceBox:
 
 
 def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes; 0 when their union is empty."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy

@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from posebridge.errors import ConfigError, InputFileError
+from posebridge.faces.geometry import iou
 from posebridge.inference.crops import Box, roi_3ddfa
 from posebridge.inference.estimator import Estimator
 from posebridge.offline.datasets import PoseSample, in_range, landmark_box, read_aflw2000
@@ -54,14 +55,6 @@ def landmark_roi(sample: PoseSample, protocol: str) -> Box:
 
 def default_protocol(estimator: Estimator) -> str:
     return "3ddfa" if estimator.meta.crop.protocol == "3ddfa" else "hopenet"
-
-
-def _iou(a: Box, b: Box) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 @dataclass
@@ -149,8 +142,8 @@ def evaluate_aflw2000(
         if det is not None:
             ref = landmark_box(s.pt2d) if s.pt2d is not None else (0, 0, image.shape[1], image.shape[0])
             faces = det.detect(image)
-            best = max(faces, key=lambda f: _iou(f.box, ref), default=None)
-            if best is None or _iou(best.box, ref) < 0.1:
+            best = max(faces, key=lambda f: iou(f.box, ref), default=None)
+            if best is None or iou(best.box, ref) < 0.1:
                 missed += 1
                 continue
             roi = best.box
