@@ -211,3 +211,19 @@ def test_replay_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "no such session file" in err[0] and "not a posebridge session" in err[1]
     assert main(["replay", str(bad), "--filter.kind", "none"]) == 2
+
+
+def test_refilter_without_changes_reproduces_what_serve_published(tmp_path):
+    """`replay --refilter` starts from the recorded model's calibrated filter settings (posebridge-small's
+    meas_scale), as `serve` did: with nothing changed it publishes the same filtered angles."""
+    repo = Path(__file__).resolve().parents[1]
+    session = tmp_path / "turn.pbsession"
+    assert main(["serve", "--source", str(repo / "examples" / "demo" / "head-turn.mp4"), "--max-frames", "90",
+                 "--publish", "tcp://127.0.0.1:0", "--no-control", "--record", str(session)]) == 0
+    recorded = [m for rec in SessionReader(session).frames() for m in rec.get("messages", [])]
+    calibrated = SessionReader(session).header["model"]["extra"]["filter"]["meas_scale"]
+    assert len(recorded) > 60 and calibrated != 0.015  # the model's own, not FilterConfig's default
+    _, again = replay_and_receive(session, speed=0, refilter=True)
+    assert len(again) == len(recorded)
+    for old, new in zip(recorded, again, strict=True):
+        np.testing.assert_allclose(new.euler, old["euler"], atol=1e-6)

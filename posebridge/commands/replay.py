@@ -97,11 +97,17 @@ def replay(path: str, publisher, speed: float = 1.0, refilter: bool = False,
     mirror = rec_mirror if mirror is None else mirror
     all_faces = bool((recorded.get("faces") or {}).get("all_faces", False))
     if refilter:
+        # as `serve` did: the recorded model's calibrated defaults (e.g. its meas_scale), then the recorded
+        # user settings, then this replay's changes
         base = FilterConfig()
-        try:
-            base = base.replace(**(recorded.get("filter") or {}))
-        except ConfigError as exc:
-            log.warning("ignoring the recorded filter settings: %s", exc)
+        model = reader.header.get("model") if isinstance(reader.header.get("model"), dict) else {}
+        extra = model.get("extra") if isinstance(model.get("extra"), dict) else {}
+        layers = (("model's calibrated", extra.get("filter")), ("recorded", recorded.get("filter")))
+        for what, params in layers:
+            try:
+                base = base.replace(**(params if isinstance(params, dict) else {}))
+            except ConfigError as exc:
+                log.warning("ignoring the %s filter settings: %s", what, exc)
         config = base.replace(**(filter_params or {}))
         items = refiltered(reader.checked(), config, all_faces, mirror, filter_params or {})
     else:
