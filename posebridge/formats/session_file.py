@@ -25,6 +25,7 @@ import msgpack
 import numpy as np
 
 from posebridge.errors import InputFileError, PoseBridgeError
+from posebridge.formats.plain import plain
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class SessionWriteError(PoseBridgeError):
 
 
 def _pack(record: dict) -> bytes:
-    return _frame(msgpack.packb(record, use_bin_type=True, use_single_float=False, default=_plain))
+    return _frame(msgpack.packb(record, use_bin_type=True, use_single_float=False, default=plain))
 
 
 def _frame(payload: bytes) -> bytes:
@@ -52,24 +53,13 @@ def _frame(payload: bytes) -> bytes:
 def _pack_map(record: dict, raw_arrays: dict[str, list[bytes]]) -> bytes:
     """A msgpack map of `record`'s items followed by `raw_arrays`, whose values are arrays of elements
     that are already msgpack-encoded (spliced in unchanged)."""
-    packer = msgpack.Packer(use_bin_type=True, use_single_float=False, default=_plain)
+    packer = msgpack.Packer(use_bin_type=True, use_single_float=False, default=plain)
     parts = [packer.pack_map_header(len(record) + len(raw_arrays))]
     for key, value in record.items():
         parts += [packer.pack(key), packer.pack(value)]
     for key, items in raw_arrays.items():
         parts += [packer.pack(key), packer.pack_array_header(len(items)), *items]
     return b"".join(parts)
-
-
-def _plain(obj: Any) -> Any:
-    """msgpack fallback: numpy scalars/arrays, tuples, dataclass-like messages."""
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if hasattr(obj, "to_map"):
-        return obj.to_map()
-    raise TypeError(f"cannot store {type(obj).__name__} in a session record")
 
 
 class SessionWriter:

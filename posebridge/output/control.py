@@ -22,6 +22,7 @@ import msgpack
 import zmq
 
 from posebridge.errors import ConfigError, PoseBridgeError
+from posebridge.formats.plain import plain_or_text
 from posebridge.output.transport import bind, tcp_any_port
 from posebridge.validation import show
 
@@ -65,22 +66,8 @@ def handle_request(raw: list[bytes], handlers: dict[str, Handler]) -> dict:
     return out
 
 
-def _default(obj: object) -> object:
-    """msgpack fallback for numpy scalars/arrays and other values in replies."""
-    try:
-        import numpy as np
-
-        if isinstance(obj, np.generic):
-            return obj.item()
-        if isinstance(obj, np.ndarray):
-            return obj.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    return str(obj)
-
-
 def pack_reply(reply: dict) -> bytes:
-    return msgpack.packb(reply, use_bin_type=True, default=_default)
+    return msgpack.packb(reply, use_bin_type=True, default=plain_or_text)
 
 
 class ControlServer:
