@@ -8,10 +8,11 @@ and within documented bounds; booleans must be booleans (not 0/1), integers not 
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import reprlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from posebridge.errors import ConfigError
@@ -109,3 +110,17 @@ def table(field: str, value: Any, max_keys: int = 256) -> dict:
     if len(value) > max_keys:
         raise ConfigError(f"{field}: {len(value)} keys is more than {max_keys}")
     return value
+
+
+def check_options(target: Callable[..., Any], options: Iterable[str], error: Callable[[str, str], str],
+                  reserved: Collection[str] = ()) -> None:
+    """Options passed by name to `target` (a class or factory), checked before it is called: the first
+    one it does not take, or one in `reserved` (what the caller passes itself), raises
+    ConfigError(error(key, valid)), `valid` naming the others it takes, comma-separated. A target that
+    takes **kwargs takes any name."""
+    params = inspect.signature(target).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    for name in options:
+        if name not in params or name in reserved:
+            raise ConfigError(error(name, ", ".join(k for k in params if k not in reserved)))

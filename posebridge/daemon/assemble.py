@@ -5,12 +5,11 @@ fails. Nothing here runs per frame."""
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
+from posebridge import validation as v
 from posebridge.config import ServeConfig
 from posebridge.daemon.loop import Pipeline
-from posebridge.errors import ConfigError
 
 TRACKER_OWN = ("detector", "timer", "redetect_every", "detect_in_thread")
 
@@ -106,11 +105,8 @@ def build_sinks(cfg: ServeConfig) -> list:
 def make_tracker(tracker_cls, detector, cfg: ServeConfig):
     """The face tracker with `faces.redetect_every`, `faces.detect_in_thread` and the `[faces.tracker]`
     options (checked by name)."""
-    params = inspect.signature(tracker_cls).parameters
-    for key in cfg.faces.tracker:
-        if key not in params or key in TRACKER_OWN:
-            allowed = ", ".join(k for k in params if k not in TRACKER_OWN)
-            raise ConfigError(f"faces.tracker.{key}: unknown option (valid: {allowed})")
+    v.check_options(tracker_cls, cfg.faces.tracker,
+                    lambda key, valid: f"faces.tracker.{key}: unknown option (valid: {valid})", TRACKER_OWN)
     return tracker_cls(detector, redetect_every=cfg.faces.redetect_every,
                        detect_in_thread=cfg.faces.detect_in_thread, **cfg.faces.tracker)
 

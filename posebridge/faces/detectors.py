@@ -15,9 +15,9 @@ the frame), trading small-face recall for speed.
 
 from __future__ import annotations
 
-import inspect
 import logging
 
+from posebridge import validation as v
 from posebridge.errors import ConfigError
 from posebridge.faces import blazeface, dlib_hog, haar, yunet  # noqa: F401  (registers them)
 from posebridge.faces.base import DETECTORS, FaceDetector
@@ -77,10 +77,7 @@ def create_detector(name: str = "default", **options: object) -> FaceDetector:
         choices = ", ".join(sorted(DETECTORS))
         raise ConfigError(f"faces.detector: unknown detector {name!r}; choose from {choices}")
     factory = DETECTORS[name]
-    params = inspect.signature(factory).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        for key in options:
-            if key not in params:
-                raise ConfigError(f"faces.options.{key}: unknown option for the {name} detector "
-                                  f"(valid: {', '.join(params)})")
+    v.check_options(factory, options,
+                    lambda key, valid: f"faces.options.{key}: unknown option for the {name} detector "
+                                       f"(valid: {valid})")
     return factory(**options)

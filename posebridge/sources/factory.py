@@ -4,9 +4,9 @@ recorded session -> a FrameSource."""
 from __future__ import annotations
 
 import importlib
-import inspect
 from pathlib import Path
 
+from posebridge import validation as v
 from posebridge.errors import ConfigError, InputFileError
 from posebridge.imagefiles import IMAGE_SUFFIXES
 from posebridge.sources.base import FrameSource
@@ -34,19 +34,9 @@ def _is_session(path: Path) -> bool:
     return path.suffix.lower() in suffixes
 
 
-def _checked(cls: type, spec: str, opts: dict) -> None:
-    """Unknown options name the option and the source kind (ConfigError), not a TypeError."""
-    params = inspect.signature(cls).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    for key in opts:
-        if key not in params:
-            allowed = ", ".join(k for k in params if k not in ("path", "device", "self"))
-            raise ConfigError(f"source option {key!r} is not valid for {spec} ({cls.__name__}: {allowed})")
-
-
 def _make(cls: type, spec: str, *args: object, **opts: object) -> FrameSource:
-    _checked(cls, spec, opts)
+    v.check_options(cls, opts, lambda key, valid: f"source option {key!r} is not valid for {spec} "
+                                                   f"({cls.__name__}: {valid})", reserved=("path", "device"))
     return cls(*args, **opts)
 
 
