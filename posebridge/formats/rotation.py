@@ -36,11 +36,13 @@ __all__ = [
     "pose_quaternion",
     "quat_inverse",
     "quat_multiply",
+    "quaternion_matrix",
     "recenter",
     "rotate_in_plane",
     "unity_quaternion",
     "unity_to_euler",
     "wrap_degrees",
+    "xyz_euler",
 ]
 
 Quat = tuple[float, float, float, float]
@@ -100,13 +102,7 @@ def dataset_angles(matrix: ArrayLike) -> np.ndarray:
     camera frame, yaw in [-90, 90] (R = Rx(pitch) Ry(-yaw) Rz(roll); at |yaw| = 90 roll is set to 0)."""
     m = np.asarray(matrix, dtype=np.float64)
     single = m.ndim == 2
-    m = m.reshape(-1, 3, 3)
-    r02 = np.clip(m[:, 0, 2], -1.0, 1.0)
-    b = np.arcsin(r02)  # = -yaw
-    locked = np.abs(r02) > 1.0 - 1e-12
-    a = np.where(locked, np.arctan2(np.sign(r02) * m[:, 1, 0], m[:, 1, 1]),
-                 np.arctan2(-m[:, 1, 2], m[:, 2, 2]))
-    c = np.where(locked, 0.0, np.arctan2(-m[:, 0, 1], m[:, 0, 0]))
+    a, b, c = _xyz_angles(m.reshape(-1, 3, 3))  # b = -yaw
     out = np.degrees(np.stack([-b, a, c], -1))
     return out[0] if single else out
 
@@ -156,29 +152,44 @@ def pose_quaternion(yaw: float, pitch: float, roll: float, mirror: bool = False,
     return (x / n, y / n, z / n, w / n)
 
 
-def _xyz_euler(q: np.ndarray) -> np.ndarray:
-    """(N, 4) unit quaternions -> (N, 3) angles (a, b, c) in degrees with R = Rx(a) Ry(b) Rz(c),
-    b in [-90, 90]. At gimbal lock (|b| = 90) c is set to 0 and a carries the whole rotation."""
-    x, y, z, w = (q[:, i] for i in range(4))
-    r00 = 1 - 2 * (y * y + z * z)
-    r01 = 2 * (x * y - z * w)
-    r02 = 2 * (x * z + y * w)
-    r12 = 2 * (y * z - x * w)
-    r22 = 1 - 2 * (x * x + y * y)
-    r10 = 2 * (x * y + z * w)
-    r11 = 1 - 2 * (x * x + z * z)
-    b = np.arcsin(np.clip(r02, -1.0, 1.0))
+def _xyz_angles(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, 3, 3) rotation matrices -> radians (a, b, c) with R = Rx(a) Ry(b) Rz(c), b in [-pi/2, pi/2].
+    At gimbal lock (|b| = pi/2) c is set to 0 and a carries the whole rotation."""
+    r02 = np.clip(m[:, 0, 2], -1.0, 1.0)
+    b = np.arcsin(r02)
     locked = np.abs(r02) > 1.0 - 1e-12
-    a = np.where(locked, np.arctan2(np.sign(r02) * r10, r11), np.arctan2(-r12, r22))
-    c = np.where(locked, 0.0, np.arctan2(-r01, r00))
-    return np.degrees(np.stack([a, b, c], -1))
+    a = np.where(locked, np.arctan2(np.sign(r02) * m[:, 1, 0], m[:, 1, 1]),
+                 np.arctan2(-m[:, 1, 2], m[:, 2, 2]))
+    c = np.where(locked, 0.0, np.arctan2(-m[:, 0, 1], m[:, 0, 0]))
+    return a, b, c
+
+
+def quaternion_matrix(q: ArrayLike) -> np.ndarray:
+    """Unit quaternion(s) `[x, y, z, w]` (4 or N x 4) -> rotation matrix (3 x 3 or N x 3 x 3)."""
+    q = np.asarray(q, dtype=np.float64)
+    x, y, z, w = np.moveaxis(q, -1, 0)
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+    ], -2)
+
+
+def xyz_euler(q: ArrayLike) -> np.ndarray:
+    """Unit quaternion(s) `[x, y, z, w]` (4 or N x 4) -> degrees (a, b, c) with R = Rx(a) Ry(b) Rz(c),
+    b in [-90, 90]; at gimbal lock (|b| = 90) c is 0 and a carries the whole rotation. Another axis
+    order is this one of a quaternion whose axes are renamed (output/opentrack.py: y, x, z)."""
+    q = np.asarray(q, dtype=np.float64)
+    a, b, c = _xyz_angles(quaternion_matrix(q.reshape(-1, 4)))
+    out = np.degrees(np.stack([a, b, c], -1))
+    return out[0] if q.ndim == 1 else out
 
 
 def unity_to_euler(q: ArrayLike, mirror: bool = False) -> np.ndarray:
     """Inverse of `unity_quaternion`: `[yaw, pitch, roll]` degrees, pitch in [-90, 90]."""
     q = np.asarray(q, dtype=np.float64)
     single = q.ndim == 1
-    e = _xyz_euler(canonical(q.reshape(-1, 4)))
+    e = xyz_euler(canonical(q.reshape(-1, 4)))
     # The decomposition keeps the middle (yaw) angle in [-90, 90]; the equivalent triple
     # (X+180, 180-Y, Z+180) gives yaw its full range and keeps |pitch| <= 90 instead.
     flip = np.abs(e[:, 0]) > 90.0

@@ -27,6 +27,7 @@ import struct
 from collections.abc import Iterable, Sequence
 
 from posebridge.formats.protocol import PoseMessage
+from posebridge.formats.rotation import xyz_euler
 from posebridge.output.udp import UdpSink
 
 DEFAULT_PORT = 4242  # opentrack's "UDP over network" input port
@@ -35,24 +36,13 @@ PACKET = struct.Struct("<6d")  # X, Y, Z (cm), yaw, pitch, roll (degrees)
 
 def opentrack_angles(q: Sequence[float]) -> tuple[float, float, float]:
     """(yaw, pitch, roll) degrees in opentrack's convention from a Unity-frame quaternion `[x, y, z, w]`:
-    q = Ry(yaw) * Rx(-pitch) * Rz(roll)."""
+    q = Ry(yaw) * Rx(-pitch) * Rz(roll). That order is the x-y-z one with x and y swapped and z reversed
+    (the same rotation seen with renamed axes), so it is `xyz_euler` of `[y, x, -z, w]` with the last
+    angle negated; at gimbal lock (looking straight up or down) all of the turn goes to yaw."""
     x, y, z, w = (float(c) for c in q)
     n = math.sqrt(x * x + y * y + z * z + w * w)
-    x, y, z, w = x / n, y / n, z / n, w / n
-    r02 = 2 * (x * z + y * w)
-    r12 = 2 * (y * z - x * w)
-    r22 = 1 - 2 * (x * x + y * y)
-    r10 = 2 * (x * y + z * w)
-    r11 = 1 - 2 * (x * x + z * z)
-    b = math.asin(max(-1.0, min(1.0, -r12)))  # rotation about x
-    if abs(r12) < 1.0 - 1e-12:
-        a = math.atan2(r02, r22)  # about y
-        c = math.atan2(r10, r11)  # about z
-    else:  # gimbal lock (looking straight up or down): all of the turn goes to yaw
-        r00 = 1 - 2 * (y * y + z * z)
-        r20 = 2 * (x * z - y * w)
-        a, c = math.atan2(-r20, r00), 0.0
-    return math.degrees(a), -math.degrees(b), math.degrees(c)
+    yaw, pitch, roll = xyz_euler([y / n, x / n, -z / n, w / n])
+    return float(yaw) + 0.0, 0.0 - float(pitch), 0.0 - float(roll)  # a zero is +0.0, never -0.0
 
 
 def opentrack_translation(pos: Sequence[float]) -> tuple[float, float, float]:
