@@ -138,7 +138,7 @@ def replay(path: str, publisher, speed: float = 1.0, refilter: bool = False,
             msg.t_publish = time.time()
             publisher.send(encode(msg))
             for sink in sinks or ():
-                sink.send(msg)  # never raises, never blocks (posebridge.daemon.stages.Sink)
+                sink.send(msg)  # never raises, never blocks (posebridge.daemon.stages.SinkStage)
             seq += 1
     return {"frames": n_frames, "messages": seq - seq_start, "next_seq": seq, "problem": reader.problem,
             "skipped": reader.skipped, "damaged": reader.damaged, "invalid_frames": reader.invalid_frames,

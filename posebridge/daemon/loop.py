@@ -1,4 +1,5 @@
-"""The daemon's per-frame loop (after opentrack's `logic/pipeline.cpp`): one `step()` per frame,
+"""The daemon's per-frame loop, class `Pipeline` (after opentrack's `logic/pipeline.cpp`, hence the name:
+it is the loop over already-built parts, not a builder): one `step()` per frame,
 
     source.read -> tracker.update -> estimator.predict_faces -> streams.update -> encode -> publish (+ record)
 
@@ -25,10 +26,11 @@ from dataclasses import dataclass, field
 
 from posebridge.config import ServeConfig
 from posebridge.daemon.signals import install_signal_handlers
-from posebridge.daemon.stages import Estimator, Publisher, Recorder, Sink, Source, Tracker
+from posebridge.daemon.stages import EstimatorStage, PublisherStage, RecorderStage, SinkStage, TrackerStage
 from posebridge.filtering.config import config_for_model
 from posebridge.filtering.streams import Measurement, StreamSet, StreamUpdate, build_message
 from posebridge.formats.protocol import TOPIC_POSE, PoseMessage, payload
+from posebridge.sources.base import FrameSource
 from posebridge.timing import StageTimer
 
 log = logging.getLogger(__name__)
@@ -51,9 +53,9 @@ class Pipeline:
     """Owns the parts and runs the loop. Build with `posebridge.daemon.assemble.build_pipeline(cfg)` or
     inject parts (tests)."""
 
-    def __init__(self, cfg: ServeConfig, source: Source, tracker: Tracker, estimator: Estimator,
-                 publisher: Publisher, recorder: Recorder | None = None, model_name: str = "",
-                 sinks: list[Sink] | None = None) -> None:
+    def __init__(self, cfg: ServeConfig, source: FrameSource, tracker: TrackerStage,
+                 estimator: EstimatorStage, publisher: PublisherStage, recorder: RecorderStage | None = None,
+                 model_name: str = "", sinks: list[SinkStage] | None = None) -> None:
         meta = getattr(estimator, "meta", None)
         self.cfg = cfg
         self.source = source

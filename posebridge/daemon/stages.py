@@ -1,8 +1,10 @@
 """The interfaces of the parts the per-frame loop calls, in data-flow order (after opentrack's
-`api/plugin-api.hpp`): a frame source, a face tracker, a pose estimator, a publisher and an optional
-recorder. The built-in parts implement them (posebridge.sources, posebridge.faces.tracker,
-posebridge.inference.estimator, posebridge.output.transport, posebridge.formats.session_file); tests
-pass fakes that do the same to provoke faults."""
+`api/plugin-api.hpp`): a face tracker, a pose estimator, a publisher, extra outputs and an optional
+recorder, each named `...Stage` (the frame source's interface is the sources' own,
+posebridge.sources.base.FrameSource). The built-in parts implement them (posebridge.faces.tracker.FaceTracker,
+posebridge.inference.estimator.Estimator, posebridge.output.transport.Publisher, the senders in
+posebridge.output, posebridge.formats.session_file.SessionWriter); tests pass fakes that do the same to
+provoke faults."""
 
 from __future__ import annotations
 
@@ -15,26 +17,11 @@ from posebridge.faces.base import FaceBox
 from posebridge.formats.protocol import PoseMessage
 from posebridge.inference.estimator import PoseEstimate
 from posebridge.inference.meta import ModelMeta
-from posebridge.sources.base import Frame
 
 Box = tuple[float, float, float, float]
 
 
-class Source(Protocol):
-    """Frames with capture times. `read` returns None at the end (then `ended` is True) or, for a live
-    source, when no frame came within `timeout` seconds (`ended` stays False)."""
-
-    name: str
-    ended: bool
-
-    def read(self, timeout: float | None = None) -> Frame | None: ...
-
-    def stats(self) -> dict: ...
-
-    def close(self) -> None: ...
-
-
-class Tracker(Protocol):
+class TrackerStage(Protocol):
     """Faces in each frame with stable ids, primary first; never blocks on its detector."""
 
     last_action: str  # "detect" when a detector ran inline on this frame, else "track"
@@ -51,7 +38,7 @@ class Tracker(Protocol):
     def close(self) -> None: ...
 
 
-class Estimator(Protocol):
+class EstimatorStage(Protocol):
     """Head poses for faces given as (frame, box, detector name); `timings` gets "crop" and "infer" ms."""
 
     meta: ModelMeta
@@ -61,7 +48,7 @@ class Estimator(Protocol):
                       timings: dict[str, float] | None = None) -> list[PoseEstimate]: ...
 
 
-class Publisher(Protocol):
+class PublisherStage(Protocol):
     """Sends one encoded message (a list of frames: topic, payload); never blocks; False when dropped."""
 
     address: str
@@ -75,7 +62,7 @@ class Publisher(Protocol):
     def close(self) -> None: ...
 
 
-class Sink(Protocol):
+class SinkStage(Protocol):
     """An extra output beside the ZeroMQ stream (VMC over OSC, opentrack UDP, ...): gets every published
     message. Never blocks a frame and never raises: a sender that cannot send logs once and counts."""
 
@@ -88,7 +75,7 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-class Recorder(Protocol):
+class RecorderStage(Protocol):
     """Writes one record per frame (docs/session-format.md)."""
 
     frames: int

@@ -1,5 +1,5 @@
 """The UDP plumbing shared by the extra outputs (posebridge.output.vmc, posebridge.output.opentrack):
-`HOST:PORT` destinations and a `UdpSink` that implements the daemon's `Sink` interface
+`HOST:PORT` destinations and a `UdpSink` that implements the daemon's `SinkStage` interface
 (posebridge.daemon.stages): one or more datagrams per published message, sent on a non-blocking
 socket, so a frame never waits on the network; `send` never raises. A send that fails (no route, buffer
 full, a bug in the encoder) is counted; the first failure of an outage is logged once, and the

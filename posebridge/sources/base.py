@@ -1,4 +1,5 @@
-"""The frame-source interface: frames with capture timestamps."""
+"""The frame-source interface (`FrameSource`, the one the daemon's loop reads), the frame it hands out,
+and the plumbing the built-in sources share."""
 
 from __future__ import annotations
 
@@ -19,14 +20,16 @@ class Frame:
 
 
 class FrameSource(Protocol):
+    """What the daemon's loop reads frames from (every source in this package; tests pass fakes): frames
+    with capture times. `read` returns None at the end of the source (then `ended` is True) or, for a
+    live source, when no new frame came within `timeout` seconds (`ended` stays False)."""
+
     name: str
     live: bool  # live sources drop stale frames; file sources can run real-time or as fast as possible
+    ended: bool
 
-    def read(self) -> Frame | None:
-        """The next frame (newest, for live sources), or None at the end of the source.
-
-        Sources in this package also accept `read(timeout=seconds)`: a live source then returns None
-        when no new frame came in time, with `ended` still False (see `SourceBase`)."""
+    def read(self, timeout: float | None = None) -> Frame | None:
+        """The next frame (newest, for live sources), or None (see above)."""
         ...
 
     def close(self) -> None: ...
