@@ -1,4 +1,5 @@
-"""`posebridge estimate PATH`: head poses for every face in an image, a folder of images or a video.
+"""`posebridge estimate PATH`: head poses for every face in an image, a folder of images or a video,
+read through the same sources `serve` uses (posebridge.sources), as fast as they decode.
 
 One row per face per frame (CSV or JSON lines). In a folder or a video, an item that cannot be read
 gets a row with its `error` and the rest are processed; a summary line on stderr counts them. The exit
@@ -20,6 +21,8 @@ import numpy as np
 
 from posebridge import imagefiles
 from posebridge.errors import InputFileError
+from posebridge.sources.folder import ImageFolderSource
+from posebridge.sources.video import VideoFileSource
 
 FIELDS = ["source", "frame", "face", "x0", "y0", "x1", "y1", "score",
           "yaw", "pitch", "roll", "yaw_std", "pitch_std", "roll_std", "error"]
@@ -60,56 +63,51 @@ def quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def read_image(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise InputFileError(path, "image not found")
-    with quiet_native_stderr():
-        image = imagefiles.read_image(path)
-    if image is None:
-        raise InputFileError(path, "cannot read image (truncated or not an image)")
-    return image
+UNREADABLE_IMAGE = "cannot read image (truncated or not an image)"
+MAX_DAMAGED = 30  # undecodable video frames in a row reported and skipped before the video counts as ended
 
 
-def iter_frames(path: Path) -> Iterator[tuple[str, int, np.ndarray | None, str]]:
-    """(source name, frame index, BGR image or None, error) for an image, each image of a folder (an
-    unreadable one is reported with its error, not fatal), or a video's frames."""
-    if path.is_dir():
-        for f in imagefiles.list_images(path):
-            try:
-                yield f.name, 0, read_image(f), ""
-            except InputFileError as exc:
-                yield f.name, 0, None, exc.problem
-        return
-    if not path.exists():
-        raise InputFileError(path, "file not found")
-    if imagefiles.is_image_name(path):
-        yield path.name, 0, read_image(path), ""
-        return
+def open_input(path: Path) -> ImageFolderSource | VideoFileSource:
+    """The source that reads `path` as fast as it is asked: a folder's images or one image, else a video
+    whose damaged frames are skipped (up to MAX_DAMAGED in a row)."""
     with quiet_native_stderr():
-        cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            raise InputFileError(path, "cannot open as a video or image (unsupported or corrupt file)")
-        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        index = failures = 0
-        while failures < 30:
-            with quiet_native_stderr():
-                ok, frame = cap.read()
-            if not ok:
-                if index >= total - 1:
-                    break
-                yield path.name, index, None, "cannot decode this frame"  # damaged inside: skip it
-                failures += 1
-                index += 1
-                cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-                continue
-            failures = 0
-            yield path.name, index, frame, ""
-            index += 1
-        if index == 0:
-            raise InputFileError(path, "video has no readable frames (truncated or corrupt)")
-    finally:
-        cap.release()
+        if path.is_dir():
+            return ImageFolderSource(path, realtime=False)
+        if imagefiles.is_image_name(path):
+            return ImageFolderSource(path, realtime=False, files=[path])
+        return VideoFileSource(path, realtime=False, skip_damaged=MAX_DAMAGED)
+
+
+def iter_frames(path: Path, source: ImageFolderSource | VideoFileSource,
+                ) -> Iterator[tuple[str, int, np.ndarray | None, str]]:
+    """(source name, frame index, BGR image or None, error) for each image of a folder (an unreadable one
+    is reported with its error, not fatal), one image (unreadable: InputFileError), or a video's frames
+    (a damaged one reported, the rest read)."""
+    reported = 0
+
+    def problems() -> Iterator[tuple[str, int, None, str]]:
+        nonlocal reported
+        if isinstance(source, ImageFolderSource):
+            for bad in source.unreadable[reported:]:
+                if not path.is_dir():
+                    raise InputFileError(path, UNREADABLE_IMAGE)
+                yield bad.name, 0, None, UNREADABLE_IMAGE
+            reported = len(source.unreadable)
+        else:
+            for index in source.damaged[reported:]:
+                yield path.name, index, None, "cannot decode this frame"
+            reported = len(source.damaged)
+
+    while True:
+        with quiet_native_stderr():
+            frame = source.read()
+        yield from problems()  # met before this frame
+        if frame is None:
+            return
+        if isinstance(source, ImageFolderSource):
+            yield Path(frame.meta["file"]).name, 0, frame.image, ""
+        else:
+            yield path.name, frame.meta["file_frame"], frame.image, ""
 
 
 class RowWriter:
@@ -129,20 +127,9 @@ class RowWriter:
             self.stream.flush()
 
 
-def frame_count(path: Path) -> int | None:
-    """Frames to expect (for the progress bar); raises the same errors iter_frames would, up front."""
-    if path.is_dir():
-        return len(imagefiles.list_images(path))
-    if imagefiles.is_image_name(path):
-        return 1
-    with quiet_native_stderr():
-        cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            raise InputFileError(path, "cannot open as a video or image (unsupported or corrupt file)")
-        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    finally:
-        cap.release()
+def frame_count(source: ImageFolderSource | VideoFileSource) -> int | None:
+    """Frames to expect (for the progress bar), None when the video does not say."""
+    return len(source.files) if isinstance(source, ImageFolderSource) else source.frame_count or None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -191,9 +178,11 @@ def run(args: argparse.Namespace) -> int:
                 cv2.imwrite(str(args.annotate / name), img)
         pending.clear()
 
+    reader = None
     try:
-        total = frame_count(args.path)
-        frames = tqdm(iter_frames(args.path), total=total, unit="frame", desc="estimate",
+        reader = open_input(args.path)
+        total = frame_count(reader)
+        frames = tqdm(iter_frames(args.path, reader), total=total, unit="frame", desc="estimate",
                       disable=total is not None and total <= 1, file=sys.stderr)
         queued = 0
         for source, index, image, error in frames:
@@ -209,6 +198,8 @@ def run(args: argparse.Namespace) -> int:
                 queued = 0
         flush()
     finally:
+        if reader is not None:
+            reader.close()
         if args.output:
             out.close()
     print(f"{n_faces} face(s)" + (f" -> {args.output}" if args.output else ""), file=sys.stderr)

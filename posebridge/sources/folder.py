@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 class ImageFolderSource(SourceBase):
     """Images in a folder (natural name order) as frames at `fps`. An undecodable image is logged,
-    counted in `stats()["skipped"]` and skipped; it is not fatal."""
+    counted in `stats()["skipped"]`, listed in `unreadable` and skipped; it is not fatal."""
 
     live = False
 
@@ -45,6 +45,7 @@ class ImageFolderSource(SourceBase):
         self._dropped = 0
         self._skipped = 0
         self._bad: set[Path] = set()
+        self.unreadable: list[Path] = []  # images that did not decode, in the order they were met
         self._closed = False
 
     @property
@@ -74,6 +75,7 @@ class ImageFolderSource(SourceBase):
             if img is None:
                 if path not in self._bad:
                     self._bad.add(path)
+                    self.unreadable.append(path)
                     self._skipped += 1
                     log.warning("%s: cannot decode image, skipped", path)
                 if not self._advance():

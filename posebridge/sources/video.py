@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from posebridge.errors import InputFileError
 from posebridge.sources.base import Frame, SourceBase
@@ -21,7 +22,9 @@ class VideoFileSource(SourceBase):
     """Frames of a video file. `realtime=True` paces frames at the file's fps and timestamps them on
     that schedule (a reader that falls behind skips stale frames when `drop_late`, counted as
     dropped); `realtime=False` decodes as fast as the reader asks and stamps each frame when decoded.
-    `loop=True` starts again at the end (timestamps keep increasing)."""
+    `loop=True` starts again at the end (timestamps keep increasing). A frame that does not decode
+    before the last one ends the video, unless `skip_damaged` > 0: then up to that many in a row are
+    seeked past, their file frame numbers listed in `damaged` (`posebridge estimate` reports them)."""
 
     live = False
 
@@ -32,6 +35,7 @@ class VideoFileSource(SourceBase):
         drop_late: bool = True,
         loop: bool = False,
         fps: float | None = None,
+        skip_damaged: int = 0,
     ) -> None:
         self.path = Path(path)
         self.name = str(path)
@@ -40,8 +44,13 @@ class VideoFileSource(SourceBase):
         if not self.path.is_file():
             raise InputFileError(path, "not a regular file")
         self._cap = cv2.VideoCapture(str(self.path))
-        ok, first = (self._cap.read() if self._cap.isOpened() else (False, None))
-        if not ok or first is None:
+        self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.skip_damaged = max(0, int(skip_damaged))
+        self.damaged: list[int] = []  # file frame numbers of the frames skipped as undecodable
+        self._file_pos = 0  # index of the next frame within the file
+        self._index = 0  # schedule index across loops
+        first = self._decode() if self._cap.isOpened() else None
+        if first is None:
             self._cap.release()
             raise InputFileError(path, "cannot decode as video (not a video file, or an unsupported codec)")
         self._pending = first
@@ -52,12 +61,9 @@ class VideoFileSource(SourceBase):
                 file_fps = FALLBACK_FPS
             fps = file_fps
         self.fps = float(fps)
-        self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.size = (first.shape[1], first.shape[0])
         self.loop = loop
         self._pacer = Pacer(self.fps, realtime, drop_late)
-        self._file_pos = 0  # index of the next frame within the file
-        self._index = 0  # schedule index across loops
         self._read = 0
         self._dropped = 0
         self._loops = 0
@@ -67,12 +73,31 @@ class VideoFileSource(SourceBase):
     def realtime(self) -> bool:
         return self._pacer.realtime
 
+    def _decode(self) -> np.ndarray | None:
+        """The next frame that decodes, seeking past up to `skip_damaged` damaged ones in a row (listed
+        in `damaged`); None at the end of the file, or after that many."""
+        skipped = 0
+        while True:
+            ok, img = self._cap.read()
+            if ok:
+                return img
+            inside = self.frame_count and self._file_pos < self.frame_count - 1
+            if not inside or skipped >= self.skip_damaged:
+                return None
+            self.damaged.append(self._file_pos)
+            skipped += 1
+            self._file_pos += 1
+            self._index += 1
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, self._file_pos)
+            if skipped >= self.skip_damaged:
+                return None
+
     def _next_image(self):
         if self._pending is not None:
             img, self._pending = self._pending, None
             return img
-        ok, img = self._cap.read()
-        if ok:
+        img = self._decode()
+        if img is not None:
             return img
         if self.frame_count and self._file_pos < self.frame_count - 1:
             log.warning("%s: decoding stopped at frame %d of %d", self.path, self._file_pos, self.frame_count)
