@@ -10,7 +10,7 @@ from typing import Any
 
 from posebridge import validation as v
 from posebridge.errors import ConfigError
-from posebridge.inference.bins import OFFSETS, BinSpec
+from posebridge.inference.bin_spec import OFFSETS, BinSpec
 
 ANGLES = ("yaw", "pitch", "roll")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -1,12 +1,12 @@
 """Angle bins in PyTorch: logits -> angles (inside exported graphs and in training) and angles -> bins
 (training targets). The bin layout itself, `BinSpec`, and the NumPy reference decoder live in
-posebridge.inference.bins."""
+posebridge.inference.bin_spec."""
 
 from __future__ import annotations
 
 import torch
 
-from posebridge.inference.bins import OFFSETS, BinSpec
+from posebridge.inference.bin_spec import OFFSETS, BinSpec
 
 __all__ = ["OFFSETS", "BinSpec", "angle_to_bin", "bin_angles", "decode"]
 

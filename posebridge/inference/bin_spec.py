@@ -1,11 +1,11 @@
-"""Angle bins: the one place where logits become angles.
+"""The angle-bin layout, `BinSpec`, shared by the run-time and training, and its NumPy decoder.
 
 A head classifies its angle into `num_bins` bins of `width` degrees starting at `low`. The angle of
 bin k is `low + width * k` for the "left" convention (HopeNet and WHENet were trained that way) or
 `low + width * (k + 0.5)` for "center" (models trained by posebridge). Decoding is the softmax
 expectation over bin angles; the spread (softmax standard deviation, degrees) is the uncertainty.
 Exported models decode inside their graph (posebridge.models.export); `decode` here is the NumPy
-reference, and posebridge.models.bins has the PyTorch version used in training.
+reference, and posebridge.models.bins has the PyTorch version used in training and export.
 """
 
 from __future__ import annotations
