@@ -1,5 +1,6 @@
-"""Image files: the one place that lists a folder's images, reads one, and loads face crops. Used by
-the folder source, `estimate`, ONNX verification and int8 calibration."""
+"""Image files: which files of a folder are images (natural name order), reading one, and picking an
+even sample. Used by the sources (and through the folder source by `estimate`), face-crop loading
+(posebridge.inference.crops), ONNX verification and int8 calibration."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 them (docs/detectors.md, docs/blazeface.md); "default" is the first of DEFAULT_ORDER that is installed.
 
 - `blazeface`: MediaPipe's BlazeFace short-range model in ONNX Runtime (converted to ONNX, it ships with
-  posebridge; `posebridge models pull blazeface` converts it again): 10 of 1,021 AFLW2000-dev faces
-  missed, 2.7 ms.
+  posebridge; `posebridge models pull blazeface` converts it again); its misses and cost on
+  AFLW2000-dev are in docs/detectors.md and docs/blazeface.md.
 - `haar`: OpenCV Haar cascades, frontal then profile (both directions), from opencv-python.
 - `dlib_hog`: dlib's HOG + linear SVM frontal detector (5 sub-models incl. half-profiles), PyPI `dlib-bin`.
 - `yunet`: OpenCV's YuNet CNN via cv2.FaceDetectorYN; needs a user-supplied `model_path`

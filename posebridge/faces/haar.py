@@ -16,8 +16,8 @@ PROFILE_TAG = "haar_profile"  # FaceBox.detector of boxes from the Haar profile 
 @register_detector("haar")
 class HaarDetector:
     """OpenCV Haar cascades: frontal; if nothing frontal is found, profile (left and mirrored right).
-    Runs on the frame shrunk to 320 px wide by default (measured: better recall, fewer false boxes
-    and half the time of the full 640x480 frame; `min_size` stays in frame pixels).
+    Runs on the frame shrunk to 320 px wide by default (better recall, fewer false boxes and less time
+    than the full 640x480 frame: docs/detectors.md; `min_size` stays in frame pixels).
 
     `profile`: "fallback" (default: only when no frontal face), "always", or "never". Scores are the
     cascade's final-stage weights (higher = more confident); overlapping boxes are merged by NMS.

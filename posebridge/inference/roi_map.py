@@ -19,26 +19,22 @@ to the checkpoint's own `crop.box_map`, then to scale sqrt(2) with no offset.
 
 from __future__ import annotations
 
-# Fitted on AFLW2000-dev (1,040 images, 450x450) by benchmarks/fit_roi_map.py with each detector's default
-# options; faces matched: dlib_hog 781 own boxes (176 missed), haar 663 frontal (258 missed), yunet 1,027
-# (13 missed); haar_profile: 143 profile-cascade boxes (dlib_hog's fallback and haar's, one per image).
-# Mean IoU with the landmark ROI (plain sqrt(2) square of the box -> mapped without the yaw term -> with
-# it, given the labelled yaw): dlib_hog 0.75 -> 0.78 -> 0.84, haar 0.65 -> 0.79 -> 0.84, yunet 0.61 ->
-# 0.85 -> 0.86, haar_profile 0.50 -> 0.75 -> 0.75.
+# Fitted on AFLW2000-dev by benchmarks/fit_roi_map.py with each detector's default options (haar_profile:
+# the profile-cascade boxes of dlib_hog's fallback and of haar); the faces each detector matched and
+# missed, and the mean IoU with the landmark ROI before and after its map, are in docs/models.md.
 BOX_MAPS: dict[str, dict[str, float]] = {
-    # Fitted on 3,697 TRAINING crops (aflw-yaw-crops at 240-300 px on a 640x480 frame; never AFLW2000) by
-    # benchmarks/fit_blazeface_roi.py: mean IoU with the ROI 0.828 there, 0.838 on AFLW2000-dev (checked
-    # once, not fitted); docs/blazeface.md.
+    # Fitted on TRAINING crops (aflw-yaw-crops; never AFLW2000) by benchmarks/fit_blazeface_roi.py and
+    # checked once, not fitted, on AFLW2000-dev: docs/blazeface.md.
     "blazeface": {"dx": -0.0086, "dy": 0.0421, "scale": 1.4184},
     "dlib_hog": {"dx": 0.0115, "dy": 0.0578, "scale": 1.3723},
     "haar": {"dx": -0.0001, "dy": 0.1394, "scale": 1.2038},
     "yunet": {"dx": -0.0012, "dy": 0.1175, "scale": 1.099},
     "haar_profile": {"dx": -0.0238, "dy": 0.1429, "scale": 1.0064},
 }
-# The fitted yaw terms (dx_yaw: dlib_hog +0.3515, haar +0.3411, yunet +0.0779, haar_profile +0.0446) are
-# not applied: placing the crop with the model's own yaw estimate did not help the shipped model (dlib_hog
-# -0.03 deg, haar +0.17, yunet +0.01 mean MAE; docs/models.md), because the first-pass yaw is itself
-# biased by the box's slide. A map given a `dx_yaw` (here or in a checkpoint's crop.box_map) turns it on.
+# The fitted yaw terms (dx_yaw, docs/models.md) are not applied: placing the crop with the model's own yaw
+# estimate did not help the shipped model (docs/models.md has the measurements), because the first-pass
+# yaw is itself biased by the box's slide. A map given a `dx_yaw` (here or in a checkpoint's
+# crop.box_map) turns it on.
 
 
 def box_map_for(detector: str) -> dict[str, float]:
