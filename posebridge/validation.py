@@ -124,3 +124,18 @@ def check_options(target: Callable[..., Any], options: Iterable[str], error: Cal
     for name in options:
         if name not in params or name in reserved:
             raise ConfigError(error(name, ", ".join(k for k in params if k not in reserved)))
+
+
+def host_port(field: str, value: Any, default_port: int, hint: str, *, lowest_port: int = 1,
+              host_chars: str = r"[^:\s\[\]]", default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """`HOST:PORT`, `HOST`, `:PORT` or `PORT` (IPv6 as `[::1]:PORT`) -> (host, port): a missing host is
+    `default_host`, a missing port `default_port`; a host is made of `host_chars` (a regex character
+    class) and PORT runs from `lowest_port` to 65535. ConfigError "`field`: `value` is not `hint`"."""
+    raw = text(field, value, 256).strip()
+    if raw.isdigit():
+        raw = f":{raw}"
+    m = re.match(rf"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>{host_chars}*))(?::(?P<port>\d{{1,5}}))?$", raw)
+    port = int(m.group("port")) if m and m.group("port") else default_port
+    if not m or not lowest_port <= port <= 65535:
+        raise ConfigError(f"{field}: {show(value)} is not {hint}")
+    return (m.group("v6") or m.group("host") or default_host), port

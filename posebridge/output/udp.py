@@ -8,7 +8,6 @@ recovery once."""
 from __future__ import annotations
 
 import logging
-import re
 import socket
 import time
 from collections.abc import Iterable
@@ -20,20 +19,13 @@ from posebridge.formats.protocol import PoseMessage
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
-_DEST = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\s\[\]]*))(?::(?P<port>\d{1,5}))?$")
 
 
 def parse_destination(field: str, text: str, default_port: int) -> tuple[str, int]:
     """`HOST:PORT`, `HOST`, `:PORT` or `PORT` (IPv6 as `[::1]:PORT`) -> (host, port); a missing host is
     127.0.0.1 and a missing port `default_port`. ConfigError naming `field` otherwise."""
-    text = v.text(field, text, 256).strip()
-    if text.isdigit():
-        text = f":{text}"
-    m = _DEST.match(text)
-    port = int(m.group("port")) if m and m.group("port") else default_port
-    if not m or not 1 <= port <= 65535:
-        raise ConfigError(f"{field}: {v.show(text)} is not HOST:PORT (PORT 1-65535, default {default_port})")
-    return (m.group("v6") or m.group("host") or DEFAULT_HOST), port
+    return v.host_port(field, text, default_port, f"HOST:PORT (PORT 1-65535, default {default_port})",
+                       default_host=DEFAULT_HOST)
 
 
 def resolve(field: str, host: str, port: int) -> tuple[int, tuple]:
