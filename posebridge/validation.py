@@ -79,12 +79,17 @@ def boolean(field: str, value: Any) -> bool:
     return value
 
 
-def text(field: str, value: Any, max_len: int = 4096) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"{field}: expected a string, got {show(value)}")
-    if len(value) > max_len:
-        raise ConfigError(f"{field}: string of {len(value)} characters is longer than {max_len}")
+def _sized(field: str, value: Any, kind: type, expected: str, too_long: str, limit: int) -> Any:
+    """`value` if it is a `kind` of at most `limit` items; `too_long` is formatted with n and limit."""
+    if not isinstance(value, kind):
+        raise ConfigError(f"{field}: expected {expected}, got {show(value)}")
+    if len(value) > limit:
+        raise ConfigError(f"{field}: " + too_long.format(n=len(value), limit=limit))
     return value
+
+
+def text(field: str, value: Any, max_len: int = 4096) -> str:
+    return _sized(field, value, str, "a string", "string of {n} characters is longer than {limit}", max_len)
 
 
 def choice(field: str, value: Any, options: Iterable[str]) -> str:
@@ -105,11 +110,7 @@ def numbers(field: str, value: Any, length: int, lo: float | None = None, hi: fl
 
 
 def table(field: str, value: Any, max_keys: int = 256) -> dict:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{field}: expected a table/map, got {show(value)}")
-    if len(value) > max_keys:
-        raise ConfigError(f"{field}: {len(value)} keys is more than {max_keys}")
-    return value
+    return _sized(field, value, dict, "a table/map", "{n} keys is more than {limit}", max_keys)
 
 
 def check_options(target: Callable[..., Any], options: Iterable[str], error: Callable[[str, str], str],
