@@ -9,6 +9,8 @@ from typing import Protocol
 
 import numpy as np
 
+from posebridge.sources.pacing import Pacer
+
 
 @dataclass
 class Frame:
@@ -69,3 +71,28 @@ class SourceBase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class PacedFileSource(SourceBase):
+    """What the file sources (video, image folder) share: frames paced at `fps` by a `Pacer`, and the
+    counters they report (`stats()`: frames, dropped, the source's own counters, fps, realtime)."""
+
+    fps: float
+
+    def _start_pacing(self, fps: float, realtime: bool, drop_late: bool) -> None:
+        self.fps = float(fps)
+        self._pacer = Pacer(self.fps, realtime, drop_late)
+        self._read = 0  # frames handed out
+        self._dropped = 0  # frames skipped to keep up
+
+    @property
+    def realtime(self) -> bool:
+        return self._pacer.realtime
+
+    def _own_stats(self) -> dict:
+        """The source's own counters, between `dropped` and `fps` in `stats()`."""
+        return {}
+
+    def stats(self) -> dict:
+        return {"frames": self._read, "dropped": self._dropped, **self._own_stats(), "fps": self.fps,
+                "realtime": self.realtime}

@@ -8,13 +8,12 @@ from pathlib import Path
 
 from posebridge.errors import InputFileError
 from posebridge.imagefiles import list_images, read_image
-from posebridge.sources.base import Frame, SourceBase
-from posebridge.sources.pacing import Pacer
+from posebridge.sources.base import Frame, PacedFileSource
 
 log = logging.getLogger(__name__)
 
 
-class ImageFolderSource(SourceBase):
+class ImageFolderSource(PacedFileSource):
     """Images in a folder (natural name order) as frames at `fps`. An undecodable image is logged,
     counted in `stats()["skipped"]`, listed in `unreadable` and skipped; it is not fatal."""
 
@@ -36,21 +35,14 @@ class ImageFolderSource(SourceBase):
         self.files = [Path(f) for f in files]
         if fps <= 0:
             raise InputFileError(path, f"fps must be positive, got {fps}")
-        self.fps = float(fps)
         self.loop = loop
-        self._pacer = Pacer(self.fps, realtime, drop_late)
+        self._start_pacing(fps, realtime, drop_late)
         self._pos = 0  # next file
         self._index = 0  # schedule index across loops
-        self._read = 0
-        self._dropped = 0
         self._skipped = 0
         self._bad: set[Path] = set()
         self.unreadable: list[Path] = []  # images that did not decode, in the order they were met
         self._closed = False
-
-    @property
-    def realtime(self) -> bool:
-        return self._pacer.realtime
 
     def _advance(self) -> bool:
         """Move to the next file; False at the end (when not looping)."""
@@ -92,11 +84,5 @@ class ImageFolderSource(SourceBase):
     def close(self) -> None:
         self._closed = True
 
-    def stats(self) -> dict:
-        return {
-            "frames": self._read,
-            "dropped": self._dropped,
-            "skipped": self._skipped,
-            "fps": self.fps,
-            "realtime": self.realtime,
-        }
+    def _own_stats(self) -> dict:
+        return {"skipped": self._skipped}

@@ -10,15 +10,14 @@ import cv2
 import numpy as np
 
 from posebridge.errors import InputFileError
-from posebridge.sources.base import Frame, SourceBase
-from posebridge.sources.pacing import Pacer
+from posebridge.sources.base import Frame, PacedFileSource
 
 log = logging.getLogger(__name__)
 
 FALLBACK_FPS = 30.0
 
 
-class VideoFileSource(SourceBase):
+class VideoFileSource(PacedFileSource):
     """Frames of a video file. `realtime=True` paces frames at the file's fps and timestamps them on
     that schedule (a reader that falls behind skips stale frames when `drop_late`, counted as
     dropped); `realtime=False` decodes as fast as the reader asks and stamps each frame when decoded.
@@ -60,18 +59,11 @@ class VideoFileSource(SourceBase):
                 log.warning("%s: no usable frame rate in the file; pacing at %.0f fps", path, FALLBACK_FPS)
                 file_fps = FALLBACK_FPS
             fps = file_fps
-        self.fps = float(fps)
+        self._start_pacing(fps, realtime, drop_late)
         self.size = (first.shape[1], first.shape[0])
         self.loop = loop
-        self._pacer = Pacer(self.fps, realtime, drop_late)
-        self._read = 0
-        self._dropped = 0
         self._loops = 0
         self._closed = False
-
-    @property
-    def realtime(self) -> bool:
-        return self._pacer.realtime
 
     def _decode(self) -> np.ndarray | None:
         """The next frame that decodes, seeking past up to `skip_damaged` damaged ones in a row (listed
@@ -144,11 +136,5 @@ class VideoFileSource(SourceBase):
             self._closed = True
             self._cap.release()
 
-    def stats(self) -> dict:
-        return {
-            "frames": self._read,
-            "dropped": self._dropped,
-            "loops": self._loops,
-            "fps": self.fps,
-            "realtime": self.realtime,
-        }
+    def _own_stats(self) -> dict:
+        return {"loops": self._loops}
