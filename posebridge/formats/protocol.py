@@ -6,7 +6,7 @@ and session files stay valid, and older readers skip the new key."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
 import msgpack
@@ -25,9 +25,15 @@ class ProtocolError(PoseBridgeError):
     """A malformed message (wrong topic, not a map, missing or ill-typed key, newer major version)."""
 
 
+def _array(length: int, default: Any = MISSING) -> Any:
+    """A field that is an array of exactly `length` elements on the wire."""
+    return field(default=default, metadata={"length": length})
+
+
 @dataclass
 class PoseMessage:
-    """One `pose` message; field names and order are the wire keys (docs/protocol.md)."""
+    """One `pose` message; field names, order and types are the wire keys and their types
+    (docs/protocol.md): `list[...]` an array of the field's length, `| None` nil allowed."""
 
     v: int
     seq: int
@@ -35,13 +41,13 @@ class PoseMessage:
     t_publish: float
     face_id: int
     tracked: bool
-    q: list[float]  # [x, y, z, w], Unity frame
-    euler: list[float]  # filtered [yaw, pitch, roll] degrees, dataset convention
-    raw: list[float] | None  # unfiltered [yaw, pitch, roll], None without a measurement
-    std: list[float]  # per-angle uncertainty, degrees
-    box: list[float] | None  # [x0, y0, x1, y1] frame pixels
-    frame: list[int]  # [width, height]
-    pos: list[float] | None = None  # head position [x, y, z] metres relative to the neutral; None = unknown
+    q: list[float] = _array(4)  # [x, y, z, w], Unity frame
+    euler: list[float] = _array(3)  # filtered [yaw, pitch, roll] degrees, dataset convention
+    raw: list[float] | None = _array(3)  # unfiltered [yaw, pitch, roll], None without a measurement
+    std: list[float] = _array(3)  # per-angle uncertainty, degrees
+    box: list[float] | None = _array(4)  # [x0, y0, x1, y1] frame pixels
+    frame: list[int] = _array(2)  # [width, height]
+    pos: list[float] | None = _array(3, None)  # head position [x, y, z] metres relative to the neutral
 
     def to_map(self) -> dict[str, Any]:
         """The wire map with plain Python types (numpy scalars and tuples converted)."""
@@ -49,24 +55,15 @@ class PoseMessage:
                 for key, (kind, length, nullable) in _SCHEMA.items()}
 
 
-# key -> (element kind, array length or 0 for a scalar, nil allowed)
-_SCHEMA: dict[str, tuple[str, int, bool]] = {
-    "v": ("int", 0, False),
-    "seq": ("int", 0, False),
-    "t_capture": ("float", 0, False),
-    "t_publish": ("float", 0, False),
-    "face_id": ("int", 0, False),
-    "tracked": ("bool", 0, False),
-    "q": ("float", 4, False),
-    "euler": ("float", 3, False),
-    "raw": ("float", 3, True),
-    "std": ("float", 3, False),
-    "box": ("float", 4, True),
-    "frame": ("int", 2, False),
-    "pos": ("float", 3, True),
-}
+def _wire_type(f: Field) -> tuple[str, int, bool]:
+    """(element kind, array length or 0 for a scalar, nil allowed) of a PoseMessage field."""
+    annotation = str(f.type)
+    element = annotation.removesuffix(" | None").removeprefix("list[").removesuffix("]")
+    return element, f.metadata.get("length", 0), annotation.endswith(" | None")
+
+
+_SCHEMA: dict[str, tuple[str, int, bool]] = {f.name: _wire_type(f) for f in fields(PoseMessage)}
 OPTIONAL_KEYS = frozenset({"pos"})  # additive v1 keys: a missing one reads as nil
-assert list(_SCHEMA) == [f.name for f in fields(PoseMessage)]
 
 
 def _scalar(key: str, value: Any, kind: str, strict: bool) -> Any:
