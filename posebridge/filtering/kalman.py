@@ -13,9 +13,9 @@ constant velocity). Each frame:
    measurements and the trade-off);
 5. the update uses the Joseph form, as filterpy's KalmanFilter does (tests/test_filter_reference.py checks the
    two agree to 1e-9 on random sequences).
-The 2x2 algebra is written out on Python floats: one update of three angles costs a few microseconds,
-where filterpy's general matrices cost ~0.3 ms and importing filterpy (with SciPy) 1.9 s and 110 MB,
-more than the daemon's whole start-up budget (docs/speed.md).
+The 2x2 algebra is written out on Python floats: an update costs far less than filterpy's general
+matrices, and the daemon does not pay for importing filterpy and SciPy at start-up (docs/filter.md has
+the measurements).
 
 Without a measurement the filter predicts (rate decaying), and after `lost_after_s` without one the
 stream is "lost" (the next measurement restarts the filter). `kind="none"` passes raw angles through.
