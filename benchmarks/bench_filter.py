@@ -288,12 +288,13 @@ def main() -> int:
           f"still-segment noise reduction {step['still_std_ratio']:.1f}x")
 
     sweep = []
-    variants = [("defaults", {}), ("no motion gate", {"gate_sigma": 1e6, "jump_sigma": 1e6}),
+    variants = [("defaults", {}), ("before 2026-12-06", {"rate_decay_s": 0.5, "gate_sigma": 3.0}),
+                ("no motion gate", {"gate_sigma": 100.0, "jump_sigma": 1000.0}),  # the ranges' ends
                 ("pure constant velocity", {"rate_decay_s": 0.0}),
                 ("rate decay 0.3 s", {"rate_decay_s": 0.3}),
                 ("process_noise 10", {"process_noise": 10.0}),
                 ("process_noise 150", {"process_noise": 150.0}),
-                ("gate 2.5 sigma", {"gate_sigma": 2.5}), ("gate 4 sigma", {"gate_sigma": 4.0})]
+                ("gate 3 sigma", {"gate_sigma": 3.0}), ("gate 4 sigma", {"gate_sigma": 4.0})]
     where = "real static runs" if rows else "synthetic still segment"
     print(f"\ntrade-off: variants of the defaults (static ratio on {where}; step/ramp synthetic)")
     print(f"{'variant':24s} {'static worst':>12s} {'static mean':>11s} {'t90 med ms':>10s} "

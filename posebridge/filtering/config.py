@@ -38,10 +38,10 @@ class FilterConfig:
     meas_scale: float = 0.015  # measurement std = meas_scale x the model's per-angle spread...
     meas_floor_deg: float = 0.3  # ...but at least this (deg)
     default_meas_deg: float = 0.5  # measurement std when the caller passes no spreads
-    gate_sigma: float = 3.0  # two consecutive same-sign innovations beyond this many std devs = motion
+    gate_sigma: float = 2.0  # two consecutive same-sign innovations beyond this many std devs = motion
     jump_sigma: float = 6.0  # one innovation beyond this many std devs = motion at once
     gate_rate_s: float = 0.3  # on detected motion, rate variance grows by (excess / gate_rate_s)^2
-    rate_decay_s: float = 0.5  # rate reverts to 0 with this time constant (0 = pure constant velocity)
+    rate_decay_s: float = 0.05  # rate reverts to 0 with this time constant (0 = pure constant velocity)
     lost_after_s: float = 0.5  # no measurement for this long -> lost
     dropout_rate_decay_s: float = 0.15  # rate decays with this time constant while predicting blind
     max_dt_s: float = 0.5  # longer gaps between frames are clamped when predicting

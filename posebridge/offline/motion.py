@@ -4,8 +4,9 @@ and frames without a pose. Used by the demo's score, the end-to-end tests and be
 
 Definitions (every angle in degrees, dataset convention):
 - evaluated frames: the face wholly inside the frame (`visible` >= VISIBLE);
-- MAE: mean |estimate - truth| per axis over a kind's evaluated frames (raw: frames with a measurement;
-  filtered: every evaluated frame);
+- MAE: mean |estimate - truth| per axis over a kind's evaluated frames with a measurement, for the raw
+  and the filtered angles alike (the same frames, so the two compare); `filtered_mae_dropout`: the
+  filtered angles on evaluated frames without a measurement (predicted or held through a dropout);
 - lag: the delay d (frames, 0.1 steps) minimising the mean |filtered(t) - truth(t - d)| over the moving
   (slow + fast) frames, all axes together; the raw angles' lag is reported the same way;
 - overshoot: after each step (an instant jump of at least 10 degrees on an axis), how far the filtered
@@ -245,6 +246,7 @@ def summarize(tracked: Tracked, truth, kinds: tuple[str, ...] = ("slow", "fast",
     evaluated = _mask(truth, None)
     processed = evaluated & tracked.received
     missing = processed & ~np.isfinite(tracked.raw[:, 0])
+    measured = np.isfinite(tracked.raw[:, 0])
     out: dict = {"frames": int(len(truth)), "evaluated": int(evaluated.sum()),
                  "not_processed": int((evaluated & ~tracked.received).sum()),
                  "without_pose": int(missing.sum()),
@@ -260,7 +262,9 @@ def summarize(tracked: Tracked, truth, kinds: tuple[str, ...] = ("slow", "fast",
         out["per_kind"][name] = {
             "frames": int(m.sum()), "without_pose": int((m & missing).sum()),
             "raw_mae": dict(zip(AXES, _mae(tracked.raw, truth.angles, m), strict=True)),
-            "filtered_mae": dict(zip(AXES, _mae(tracked.filtered, truth.angles, m), strict=True)),
+            "filtered_mae": dict(zip(AXES, _mae(tracked.filtered, truth.angles, m & measured), strict=True)),
+            "filtered_mae_dropout": dict(zip(AXES, _mae(tracked.filtered, truth.angles, m & missing),
+                                             strict=True)),
         }
     fps = truth.fps
     lag_f, lag_r = lag_frames(tracked.filtered, truth), lag_frames(tracked.raw, truth)
