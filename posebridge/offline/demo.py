@@ -122,8 +122,8 @@ def is_rendered_truth(path: str | Path) -> bool:
 
 def score_rendered(stream: str | Path, truth_path: str | Path) -> dict:
     """A saved stream against a rendered clip's exact truth: per-axis mean error of the raw and the
-    filtered angles over the frames where the whole face is in view, frames with a pose, and how the
-    stream reported the frames with nobody in view."""
+    filtered angles over the same frames (the whole face in view, a pose measured), frames with a pose,
+    and how the stream reported the frames with nobody in view."""
     from posebridge.offline.motion import VISIBLE, from_jsonl, summarize
     from posebridge.offline.render.clip import read_truth
 
@@ -132,8 +132,9 @@ def score_rendered(stream: str | Path, truth_path: str | Path) -> dict:
     s = summarize(tracked, truth, kinds=())
     view = truth.visible >= VISIBLE
     nobody = truth.visible <= 0.0
-    raw_err = np.abs(tracked.raw[view] - truth.angles[view])
-    filt_err = np.abs(tracked.filtered[view] - truth.angles[view])
+    measured = view & np.isfinite(tracked.raw[:, 0])  # raw and filtered on the same frames
+    raw_err = np.abs(tracked.raw[measured] - truth.angles[measured])
+    filt_err = np.abs(tracked.filtered[measured] - truth.angles[measured])
     return {"frames": len(truth), "messages": int(tracked.received.sum()), "in_view": int(view.sum()),
             "measured": int(np.isfinite(tracked.raw[view, 0]).sum()),
             "raw_mae": [float(np.nanmean(raw_err[:, k])) for k in range(3)],
