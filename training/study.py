@@ -291,6 +291,7 @@ def run_one(spec: StudySpec, base: TrainConfig, variant: Variant, seed: int, res
         log.info("%s: finished earlier (committed result %s), reusing it", run_name(variant, seed), committed)
         return {**stored, "config": cfg.to_dict(), "reused": True}
     t0 = time.time()
+    load_before = _loadavg()
     trainer = Trainer(cfg)
     if last.exists():
         check_same_config(run_dir, cfg)
@@ -323,6 +324,8 @@ def run_one(spec: StudySpec, base: TrainConfig, variant: Variant, seed: int, res
         "train_mean": [round(float(a), 4) for a in mean_angles], "bn_recalibrated_on": bn_items,
         "train_loop_s": round(trainer.elapsed, 1),
         "train_wall_s": round(sum(float(r.get("seconds", 0.0)) for r in trainer.history), 1),
+        "load_average": {"start": load_before, "end": _loadavg()},  # 1/5/15-min, the machine's other work
+        "finished_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "config": cfg.to_dict(), "eval": {}, "baseline": {},
     }  # fmt: skip
     last_row = trainer.history[-1] if trainer.history else {}
@@ -354,6 +357,19 @@ def run_one(spec: StudySpec, base: TrainConfig, variant: Variant, seed: int, res
     result["history"] = _history(trainer.history, spe)
     done.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
     return result
+
+
+def _load_text(values: list[float] | None) -> str:
+    return "/".join(f"{x:.1f}" for x in values) if values else "n/a"
+
+
+def _loadavg() -> list[float] | None:
+    import os
+
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _json_default(o: object) -> object:
@@ -584,6 +600,14 @@ def render_markdown(spec: StudySpec, base: TrainConfig, summary: dict, results: 
         mean = float(np.mean(list(per.values())))
         steps_cell = "/".join(map(str, v["steps"]))
         lines.append(f"| {v['label']} | {' | '.join(cells)} | {mean:.1f} | {steps_cell} |")
+    loads = [r for r in results if r.get("load_average")]
+    if loads:
+        lines += ["", "Machine load per run (1/5/15-minute load average of the 2-core machine at the run's "
+                  "start and end: other work sharing it shows here):", ""]
+        for r in loads:
+            la = r["load_average"]
+            lines.append(f"- {r['key']} seed {r['seed']}: {_load_text(la.get('start'))} -> "
+                         f"{_load_text(la.get('end'))} (finished {r.get('finished_utc', '?')} UTC)")
     lines += ["", "Figures: `curves_yaw.png`, `curves_pitch.png`, `curves_roll.png` (per angle: training "
               "loss, training MAE and validation MAE against steps; line = mean over seeds, band = min..max; "
               "dotted line = predict-the-mean on validation; star = final validation MAE after the "
