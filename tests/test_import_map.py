@@ -15,7 +15,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "posebridge"
 LAYERS = {
     0: {"posebridge", "errors", "validation", "paths", "tomlconfig", "timing", "imagefiles", "downloads",
-        "extras", "formats"},
+        "extras", "formats", "opencv_quiet"},
     1: {"sources"},
     2: {"faces"},
     3: {"inference"},

@@ -176,7 +176,9 @@ def test_recenter_makes_q_identity_for_a_still_head(page, daemon):
 def test_slider_changes_the_filter_value_that_control_get_reports(page, daemon):
     page.wait_for_selector("#slider-process_noise")
     page.fill("#slider-process_noise", "750")  # input + change events, as a drag does
-    shown = wait_for(lambda: page.input_value("#value-process_noise"), what="the value shown")
+    # the shown value once the page has updated it (read too early, it is still the old 0.1)
+    shown = wait_for(lambda: (v := page.input_value("#value-process_noise")) and float(v) != 0.1 and v,
+                     what="the new value shown")
     expected = float(shown)
     got = wait_for(lambda: (v := request(daemon.control, {"cmd": "get"})["params"]["process_noise"]) != 0.1
                    and v, what="the new value in control get")

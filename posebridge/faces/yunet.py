@@ -11,6 +11,7 @@ import numpy as np
 from posebridge.errors import ConfigError, InputFileError
 from posebridge.faces.base import FaceBox, register_detector
 from posebridge.faces.geometry import clip_box, shrink
+from posebridge.opencv_quiet import SILENT, opencv_log_level
 
 
 @register_detector("yunet")
@@ -34,19 +35,16 @@ class YuNetDetector:
         path = Path(model_path).expanduser()
         if not path.is_file():
             raise InputFileError(path, "YuNet model file not found")
-        prev = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
         try:
-            self._net = cv2.FaceDetectorYN.create(
-                str(path), "", (320, 320), score_threshold, nms_threshold, top_k
-            )
+            with opencv_log_level(SILENT):
+                self._net = cv2.FaceDetectorYN.create(
+                    str(path), "", (320, 320), score_threshold, nms_threshold, top_k
+                )
         except cv2.error as exc:
             reasons = re.findall(r"\(-\d+:[^)]*\) (.+)", str(exc))
             why = (reasons[-1] if reasons else "unknown error").strip()[:120]
             raise InputFileError(path, f"OpenCV cannot load this YuNet model: {why} (dynamic-shape exports "
                                        "do not load; use a fixed-size one)") from None
-        finally:
-            cv2.utils.logging.setLogLevel(prev)
         self.model_path, self.input_width = str(path), input_width
         self._size: tuple[int, int] | None = None
 

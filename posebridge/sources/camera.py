@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from posebridge.errors import PoseBridgeError
+from posebridge.opencv_quiet import ERROR
 from posebridge.sources.base import Frame, SourceBase
 
 log = logging.getLogger(__name__)
@@ -37,18 +38,17 @@ CaptureFactory = Callable[[int | str], Capture]
 
 
 def _quiet_opencv() -> Any:
-    """Silence OpenCV's own warnings while probing devices; returns the previous level."""
-    try:
-        prev = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-        return prev
-    except AttributeError:  # pragma: no cover - older builds
+    """Silence OpenCV's own warnings while probing devices; returns the previous level (None: unknown)."""
+    if not hasattr(cv2, "getLogLevel"):  # pragma: no cover - not an OpenCV 4 build
         return None
+    prev = cv2.getLogLevel()
+    cv2.setLogLevel(ERROR)
+    return prev
 
 
 def _restore_opencv(prev: Any) -> None:
     if prev is not None:
-        cv2.utils.logging.setLogLevel(prev)
+        cv2.setLogLevel(prev)
 
 
 def opencv_capture(device: int | str) -> cv2.VideoCapture:
