@@ -183,6 +183,7 @@ def test_slider_changes_the_filter_value_that_control_get_reports(page, daemon):
     got = wait_for(lambda: (v := request(daemon.control, {"cmd": "get"})["params"]["process_noise"]) != 0.1
                    and v, what="the new value in control get")
     assert got == pytest.approx(expected) and got > 1.0  # 750 of 1000 on 1e-3..100, log scale: ~5.6
+    wait_js(page, "document.getElementById('message').textContent.startsWith('process_noise =')")
     # a bad typed value: one line on the page, nothing changed, the stream goes on
     seq = daemon.status()["seq"]
     page.fill("#value-process_noise", "-5")

@@ -39,8 +39,12 @@ const toPos = (s, v) => {
   return Math.round(1000 * Math.min(1, Math.max(0, f)));
 };
 
+let setCount = 0;  // replies may arrive out of order: only the latest request's reply speaks
+
 async function setParam(name, value) {
+  const mine = ++setCount;
   const reply = await post("/api/set", { params: { [name]: value } });
+  if (mine !== setCount) return;
   if (reply.ok) {
     lastFilter = reply.params;
     say(`${name} = ${reply.params[name]}`);
