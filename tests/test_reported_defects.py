@@ -95,6 +95,16 @@ class Watcher:
                 return
             time.sleep(0.05)
 
+    def wait_quiet(self, quiet_s: float = 1.0, timeout: float = 30.0) -> None:
+        """Wait until nothing has arrived for `quiet_s` (what is queued here has been read: on a loaded
+        machine this thread can be seconds behind the sender)."""
+        deadline = time.monotonic() + timeout
+        n, since = len(self.got), time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - since < quiet_s:
+            time.sleep(0.05)
+            if len(self.got) != n:
+                n, since = len(self.got), time.monotonic()
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
@@ -237,7 +247,7 @@ def replay_count(path: Path, *extra: str, timeout: float = 120) -> tuple[int, in
                       "--hwm", "100000", *extra)
     watch = Watcher(proc.addresses()[0])
     rc, _, err = finish(proc, timeout)
-    time.sleep(0.3)
+    watch.wait_quiet()
     watch.stop()
     return rc, len(watch.got), err
 

@@ -22,6 +22,8 @@ from posebridge.config import add_filter_flags, filter_flags, validate_filter_pa
 from posebridge.errors import ConfigError, InputFileError
 from posebridge.formats.protocol import DEFAULT_PUB
 
+DRAIN_S = 2.0  # how long a finished replay waits for its last queued messages to leave
+
 log = logging.getLogger("posebridge.replay")
 
 
@@ -180,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     SessionReader(args.file)  # a missing or foreign file fails here, before any socket is opened
     sinks = output_sinks(args.vmc, args.opentrack)
     try:
-        publisher = Publisher(args.publish, hwm=args.hwm)
+        publisher = Publisher.owning(args.publish, hwm=args.hwm)
     except BaseException:
         for sink in sinks:
             sink.close()
@@ -204,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         restore()
-        publisher.close()
+        # a finished replay delivers what is still queued (the last frames); an interrupted one does not wait
+        publisher.close(linger_s=0.0 if stop.is_set() else DRAIN_S)
         for sink in sinks:
             sink.close()
     if result.get("problem"):

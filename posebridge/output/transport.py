@@ -53,6 +53,7 @@ class Publisher:
     def __init__(self, address: str = "tcp://127.0.0.1:5570", hwm: int = DEFAULT_HWM,
                  context: zmq.Context | None = None, keys=None) -> None:
         self.context = context or zmq.Context.instance()
+        self._owns_context = False
         self.sock = self.context.socket(zmq.XPUB)
         self.sock.setsockopt(zmq.SNDHWM, int(hwm))
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -118,9 +119,26 @@ class Publisher:
         return {"address": self.address, "sent": self.sent, "refused": self.refused,
                 "subscriptions": self.subscriptions, "ignored_subscriptions": self.ignored}
 
-    def close(self) -> None:
+    def close(self, linger_s: float = 0.0) -> None:
+        """Close the socket; with `linger_s` > 0, messages still queued get up to that long to leave
+        (they leave only once the socket's context is terminated: see `Publisher.owning`)."""
         if not self.sock.closed:
-            self.sock.close(linger=0)
+            self.sock.close(linger=int(linger_s * 1000))
+        if self._owns_context:
+            self.context.term()
+
+    @classmethod
+    def owning(cls, *args, **kwargs) -> Publisher:
+        """A publisher with a context of its own, so that `close(linger_s)` can wait for the queue to
+        drain without touching other sockets (a replay must deliver its last frames before exiting)."""
+        context = zmq.Context()
+        try:
+            pub = cls(*args, context=context, **kwargs)
+        except BaseException:
+            context.term()
+            raise
+        pub._owns_context = True
+        return pub
 
 
 class Subscriber:
