@@ -1,4 +1,4 @@
-"""Shared test helpers and the suite's rules.
+"""The suite's rules and its fixtures for every test (the helpers themselves are in tests/helpers).
 
 - `../shared` (research data beside the repo) is optional for a developer: tests that need it skip with
   the missing path named. Under `CI=true` nothing may be missing: every skip (../shared, mono, Chromium,
@@ -13,13 +13,9 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
-from posebridge.inference.meta import ModelMeta
-from posebridge.models.network import build_model
+from tests.helpers.paths import shared_path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(REPO.parent / "shared")
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
 _REAL_HOME = None
 
@@ -60,33 +56,6 @@ def pytest_runtest_makereport(item, call):
         rep.longrepr = f"CI=true: this test would be skipped, and CI must run it: {reason}"
 
 
-def shared_path(*parts: str) -> Path:
-    """A path under ../shared, or skip the test naming what is missing."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs ../shared/{'/'.join(parts)} (research data not present)")
-    return path
-
-
 @pytest.fixture
 def shared():
     return shared_path
-
-
-def spread_model(backbone: str = "mobilenet_v3_small", size: int = 96, seed: int = 0):
-    """A random-init network made to answer differently for different crops: BatchNorm statistics are
-    re-estimated on noise (else a random init maps every input to the same features) and the heads
-    scaled up, so angles differ by degrees between crops and a comparison means something."""
-    torch.manual_seed(seed)
-    net = build_model(backbone)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the passes below
-    net.train()
-    with torch.no_grad():
-        for _ in range(3):
-            net(torch.randn(8, 3, size, size))
-        for fc in (net.fc_yaw, net.fc_pitch, net.fc_roll):
-            fc.weight.mul_(10.0)
-    return net.eval(), ModelMeta(name="tiny", backbone=backbone, input_size=size)

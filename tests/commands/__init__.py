@@ -1,0 +1,1 @@
+"""The command-line commands (posebridge.commands): bench, estimate."""

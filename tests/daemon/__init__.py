@@ -1,0 +1,1 @@
+"""The daemon loop (posebridge.daemon) with real parts."""

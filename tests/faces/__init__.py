@@ -1,0 +1,1 @@
+"""Face detectors and the tracker (posebridge.faces)."""

@@ -1,0 +1,1 @@
+"""The pose and position filters (posebridge.filtering)."""

@@ -1,0 +1,1 @@
+"""Wire protocol, session files and rotation conventions (posebridge.formats)."""

@@ -1,0 +1,1 @@
+"""Crops, estimator, backends and the model store (posebridge.inference)."""

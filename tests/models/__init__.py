@@ -1,0 +1,1 @@
+"""Networks, bins, checkpoints, importers and ONNX export (posebridge.models)."""

@@ -1,0 +1,1 @@
+"""Offline tools (posebridge.offline): datasets, evaluation, the renderer."""

@@ -1,0 +1,1 @@
+"""Outputs (posebridge.output): ZeroMQ transport and the control socket."""

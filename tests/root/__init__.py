@@ -1,0 +1,1 @@
+"""The package's root modules (posebridge.config, posebridge.extras, ...)."""

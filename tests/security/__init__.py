@@ -1,0 +1,1 @@
+"""Hostile clients and files: attacks, fuzzing, CURVE."""

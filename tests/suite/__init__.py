@@ -1,0 +1,1 @@
+"""The suite's own rules (tests/conftest.py)."""

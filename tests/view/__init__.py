@@ -1,0 +1,1 @@
+"""The live page (posebridge.view) without a browser."""
