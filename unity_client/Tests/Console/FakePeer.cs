@@ -1,5 +1,5 @@
 // Console test runner only: a raw TCP server that plays a scripted (possibly broken) ZMTP peer, to
-// provoke faults the real daemon never produces. Real-publisher tests live in tests/test_unity_client.py.
+// provoke faults the real daemon never produces. Real-publisher tests live in tests/end_to_end/test_unity_client.py.
 using System;
 using System.Net;
 using System.Net.Sockets;
