@@ -176,15 +176,17 @@ def lag_frames(est: np.ndarray, truth, kinds: tuple[str, ...] = MOVING, max_lag:
     return best
 
 
-def _runs(kinds: list[str], name: str) -> list[tuple[int, int]]:
-    """(start, stop) of each maximal run of frames labelled `name`."""
+def _runs(truth, name: str) -> list[tuple[int, int]]:
+    """(start, stop) of each motion segment of kind `name` (two steps in a row are two runs: the
+    second one's jump is motion, not jitter on a hold)."""
     out, start = [], None
-    for i, k in enumerate([*kinds, ""]):
-        if k == name and start is None:
-            start = i
-        elif k != name and start is not None:
+    keys = [*zip(truth.kinds, truth.segments.tolist(), strict=True), ("", -1)]
+    for i, (k, seg) in enumerate(keys):
+        if start is not None and (k != name or seg != keys[start][1]):
             out.append((start, i))
             start = None
+        if k == name and start is None:
+            start = i
     return out
 
 
@@ -192,7 +194,7 @@ def step_response(filtered: np.ndarray, truth) -> dict:
     """Overshoot and 90% rise over every step (see the module docstring) of an estimate (the filtered
     angles, or the raw ones: their overshoot is the measurement's own, e.g. a face box that lags a jump)."""
     over_deg, over_pct, rise = [], [], []
-    for a, b in _runs(truth.kinds, "step"):
+    for a, b in _runs(truth, "step"):
         if a == 0 or b - a < 2 * SETTLE_FRAMES or truth.visible[a - 1:b].min() < VISIBLE:
             continue
         jump = truth.angles[a] - truth.angles[a - 1]
@@ -221,7 +223,7 @@ def jitter(est: np.ndarray, truth, kinds: tuple[str, ...] = ("hold", "step")) ->
     """Mean |frame-to-frame change| per axis on still frames after SETTLE_FRAMES (deg/frame)."""
     diffs = []
     for name in kinds:
-        for a, b in _runs(truth.kinds, name):
+        for a, b in _runs(truth, name):
             if b - a <= SETTLE_FRAMES + 1 or truth.visible[a:b].min() < VISIBLE:
                 continue
             d = np.abs(np.diff(est[a + SETTLE_FRAMES:b], axis=0))
