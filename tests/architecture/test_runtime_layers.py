@@ -5,12 +5,14 @@ packaged model while any import of torch fails."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
+from tests.helpers.daemon_proc import ANY, ANY_VIEW
 from tests.helpers.paths import REPO
 
 OFFLINE_ROOMS = ("posebridge.models", "posebridge.offline")  # need posebridge[torch] or are offline tools
@@ -72,19 +74,23 @@ def test_serve_runs_a_clip_with_torch_absent(tmp_path):
 
     clip = tmp_path / "clip.mp4"
     make_clip(clip, seconds=1.5)
-    from posebridge.output.ports import free_port
-
-    outputs = ["--control", "tcp://127.0.0.1:0", "--vmc", f"127.0.0.1:{free_port('udp')}",
-               "--opentrack", f"127.0.0.1:{free_port('udp')}", "--view", "127.0.0.1:0"]
-    proc = run_child(f"""
-        import json, sys
-        from posebridge.cli import main
-        rc = main(["serve", "--source", {str(clip)!r}, "--publish", "tcp://127.0.0.1:0",
-                   "--detector", "haar", "--record", {str(tmp_path / "s.pbsession")!r}, *{outputs!r}])
-        heavy = ("torch", "torchvision", "timm", "training", "scipy", "matplotlib")
-        print(json.dumps({{"rc": rc, "torch": "torch" in sys.modules,
-                          "heavy": sorted(m for m in sys.modules if m.split(".")[0] in heavy)}}))
-    """)
+    # the VMC and opentrack receivers: UDP sockets bound here first (the OS picks the ports), held open
+    # while serve sends to them
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as vmc, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as opentrack:
+        vmc.bind(("127.0.0.1", 0))
+        opentrack.bind(("127.0.0.1", 0))
+        outputs = ["--control", ANY, "--vmc", f"127.0.0.1:{vmc.getsockname()[1]}",
+                   "--opentrack", f"127.0.0.1:{opentrack.getsockname()[1]}", "--view", ANY_VIEW]
+        proc = run_child(f"""
+            import json, sys
+            from posebridge.cli import main
+            rc = main(["serve", "--source", {str(clip)!r}, "--publish", {ANY!r},
+                       "--detector", "haar", "--record", {str(tmp_path / "s.pbsession")!r}, *{outputs!r}])
+            heavy = ("torch", "torchvision", "timm", "training", "scipy", "matplotlib")
+            print(json.dumps({{"rc": rc, "torch": "torch" in sys.modules,
+                              "heavy": sorted(m for m in sys.modules if m.split(".")[0] in heavy)}}))
+        """)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result == {"rc": 0, "torch": False, "heavy": []}

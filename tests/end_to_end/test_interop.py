@@ -36,7 +36,9 @@ from posebridge.formats.rotation import unity_quaternion
 from posebridge.output.opentrack import OpentrackSink, decode_pose, encode_pose, opentrack_angles
 from posebridge.output.udp import parse_destination
 from posebridge.output.vmc import VmcSink, encode_frame, parse_datagram
+from tests.helpers.daemon_proc import ANY, Daemon
 from tests.helpers.paths import REPO
+from tests.helpers.stream_watch import Recorder
 
 
 def message(yaw=0.0, pitch=0.0, roll=0.0, pos=None, seq=0, tracked=True) -> PoseMessage:
@@ -271,30 +273,44 @@ def test_unresolvable_host_is_a_config_error():
 # ----------------------------------------------------------------------------------- posebridge listen
 
 def free_udp_port() -> int:
+    """A UDP port free now, for `posebridge listen`, the one receiver here that posebridge binds itself:
+    listen takes ports 1-65535 only (no 0 = "any"), so the port is picked before it binds and another
+    process may take it first (the caller then tries again)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
+def listen_to_sinks(msg: PoseMessage, *args: str, tries: int = 3) -> tuple[subprocess.Popen, str, str]:
+    """`posebridge listen --vmc P --opentrack Q ARGS` on free UDP ports while a VmcSink and an
+    OpentrackSink send `msg` to them until it exits; ports picked again (up to `tries` times) when
+    another process took one before listen bound it. (process, stdout, stderr)."""
+    for _ in range(tries):
+        vmc_port, ot_port = free_udp_port(), free_udp_port()
+        proc = subprocess.Popen([sys.executable, "-m", "posebridge", "listen", "--vmc", str(vmc_port),
+                                 "--opentrack", str(ot_port), *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        vmc, ot = VmcSink(f"127.0.0.1:{vmc_port}"), OpentrackSink(f"127.0.0.1:{ot_port}")
+        try:
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:  # until listen is up and has them all
+                vmc.send(msg)
+                ot.send(msg)
+                time.sleep(0.05)
+            out, err = proc.communicate(timeout=10)
+        finally:
+            vmc.close()
+            ot.close()
+            if proc.poll() is None:
+                proc.kill()
+        if not (proc.returncode == 2 and "cannot listen on UDP" in err):
+            break
+    return proc, out, err
+
+
 def test_listen_prints_what_a_receiver_sees():
-    vmc_port, ot_port = free_udp_port(), free_udp_port()
-    proc = subprocess.Popen([sys.executable, "-m", "posebridge", "listen", "--vmc", str(vmc_port),
-                             "--opentrack", str(ot_port), "--count", "6", "--json", "--timeout", "30"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    vmc, ot = VmcSink(f"127.0.0.1:{vmc_port}"), OpentrackSink(f"127.0.0.1:{ot_port}")
     msg = message(12.0, -7.0, 3.0, pos=[0.02, 0.01, -0.04])
-    try:
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:  # until listen is up and has 6 packets
-            vmc.send(msg)
-            ot.send(msg)
-            time.sleep(0.05)
-        out, err = proc.communicate(timeout=10)
-    finally:
-        vmc.close()
-        ot.close()
-        if proc.poll() is None:
-            proc.kill()
+    proc, out, err = listen_to_sinks(msg, "--count", "6", "--json", "--timeout", "30")
     assert proc.returncode == 0, err
     records = [json.loads(line) for line in out.splitlines()]
     assert len(records) == 6 and "6 packets, 0 malformed" in err
@@ -330,50 +346,27 @@ def clip(tmp_path_factory) -> Path:
     return path
 
 
-class ZmqRecorder:
-    """The ZeroMQ stream as any subscriber decodes it (posebridge.output.transport.Subscriber)."""
-
-    def __init__(self, address: str) -> None:
-        from posebridge.output.transport import Subscriber
-
-        self.sub = Subscriber(address)
-        self.msgs: list[PoseMessage] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            msg = self.sub.recv(timeout_s=0.1)
-            if msg is not None:
-                self.msgs.append(msg)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.sub.close()
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run_with_receivers(cmd: list[str], pub: str, expect_min: int, timeout: float = 240):
+def run_with_receivers(cmd: list[str], expect_min: int, timeout: float = 240):
+    """`posebridge CMD --publish ANY` (serve or replay, waiting for a subscriber) with the VMC and
+    opentrack receivers bound here first and a ZeroMQ recorder on the address the daemon logs;
+    (completed process, ZeroMQ messages, VMC receiver, opentrack receiver)."""
     vmc, ot = VmcReceiver(), OpentrackReceiver()
-    zmq_rx = ZmqRecorder(pub)
-    cmd = [*cmd, "--vmc", f"127.0.0.1:{vmc.port}", "--opentrack", f"127.0.0.1:{ot.port}"]
+    zmq_rx = None
+    proc = Daemon([*cmd, "--publish", ANY, "--vmc", f"127.0.0.1:{vmc.port}", "--opentrack",
+                   f"127.0.0.1:{ot.port}"])
     try:
-        res = subprocess.run([sys.executable, "-m", "posebridge", *cmd], capture_output=True, text=True,
-                             cwd=REPO, timeout=timeout)
+        zmq_rx = Recorder(proc.addresses()[0])
+        code, out, err = proc.finish(timeout)
+        res = subprocess.CompletedProcess(proc.proc.args, code, out, err)
         assert res.returncode == 0, res.stderr[-3000:]
         n = len(zmq_rx.msgs)
         assert n >= expect_min, res.stderr[-3000:]
         wait_until(lambda: len(vmc.of("/VMC/Ext/T")) >= n and len(ot.packets) >= n, 10)
         time.sleep(0.3)  # anything extra would arrive now
     finally:
-        zmq_rx.close()
+        proc.kill()  # only if still running
+        if zmq_rx is not None:
+            zmq_rx.close()
         vmc.close()
         ot.close()
     return res, zmq_rx.msgs, vmc, ot
@@ -403,12 +396,11 @@ def check_outputs(zmq_msgs: list[PoseMessage], vmc: VmcReceiver, ot: OpentrackRe
 
 @pytest.mark.slow
 def test_serve_feeds_zeromq_vmc_and_opentrack_side_by_side(clip, tmp_path):
-    pub = f"tcp://127.0.0.1:{free_tcp_port()}"
     session = tmp_path / "run.pbsession"
     res, msgs, vmc, ot = run_with_receivers(
         ["serve", "--source", str(clip), "--fast", "--set",
-         "faces.detect_in_thread=false", "--publish", pub, "--no-control", "--wait-subscriber", "60",
-         "--record", str(session)], pub, 80)
+         "faces.detect_in_thread=false", "--no-control", "--wait-subscriber", "60",
+         "--record", str(session)], 80)
     frames = int(re.search(r"stopped after (\d+) frames, (\d+) messages", res.stderr).group(1))
     assert len(msgs) == frames == 90  # every frame of the 3 s clip: one message per output per frame
     assert sum(m.tracked for m in msgs) >= 80 and sum(m.pos is not None for m in msgs) >= 80
@@ -420,9 +412,8 @@ def test_serve_feeds_zeromq_vmc_and_opentrack_side_by_side(clip, tmp_path):
     assert f"opentrack to 127.0.0.1:{ot.port}: {frames} messages sent, 0 failed" in res.stderr
 
     # `posebridge replay` of that recording feeds the same outputs the same way
-    pub2 = f"tcp://127.0.0.1:{free_tcp_port()}"
     res2, msgs2, vmc2, ot2 = run_with_receivers(
-        ["replay", str(session), "--publish", pub2, "--speed", "4", "--wait-subscriber", "60"], pub2, 80)
+        ["replay", str(session), "--speed", "4", "--wait-subscriber", "60"], 80)
     assert len(msgs2) == frames
     check_outputs(msgs2, vmc2, ot2)
     assert [m.q for m in msgs2] == [m.q for m in msgs] and [m.pos for m in msgs2] == [m.pos for m in msgs]
@@ -432,18 +423,19 @@ def test_serve_feeds_zeromq_vmc_and_opentrack_side_by_side(clip, tmp_path):
 def test_serve_keeps_streaming_when_an_output_cannot_send(clip):
     """opentrack to a broadcast address it may not send to: every send fails, the daemon logs it once,
     streams every frame on ZeroMQ and exits normally."""
-    pub = f"tcp://127.0.0.1:{free_tcp_port()}"
-    zmq_rx = ZmqRecorder(pub)
+    proc = Daemon(["serve", "--source", str(clip), "--fast", "--detector", "haar", "--publish", ANY,
+                   "--no-control", "--wait-subscriber", "60", "--max-frames", "30", "--opentrack",
+                   "255.255.255.255:4242"])
+    zmq_rx = None
     try:
-        cmd = ["serve", "--source", str(clip), "--fast", "--detector", "haar", "--publish", pub,
-               "--no-control", "--wait-subscriber", "60", "--max-frames", "30", "--opentrack",
-               "255.255.255.255:4242"]
-        res = subprocess.run([sys.executable, "-m", "posebridge", *cmd], capture_output=True, text=True,
-                             cwd=REPO, timeout=240)
+        zmq_rx = Recorder(proc.addresses()[0])
+        code, _, err = proc.finish(240)
     finally:
+        proc.kill()  # only if still running
         time.sleep(0.2)
-        zmq_rx.close()
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert res.stderr.count("cannot send") == 1
-    assert "opentrack to 255.255.255.255:4242: 0 messages sent, 30 failed" in res.stderr
+        if zmq_rx is not None:
+            zmq_rx.close()
+    assert code == 0, err[-3000:]
+    assert err.count("cannot send") == 1
+    assert "opentrack to 255.255.255.255:4242: 0 messages sent, 30 failed" in err
     assert len(zmq_rx.msgs) == 30

@@ -21,7 +21,6 @@ from posebridge.formats.rotation import unity_quaternion
 from posebridge.offline.motion import VISIBLE, Tracked, from_messages
 from posebridge.offline.render.clip import Truth, read_truth
 from posebridge.output.control import request
-from posebridge.output.ports import free_port
 from tests.helpers.render_support import DEMO_CLIP, DEMO_TRUTH, render_preset, require_gl, serve_clip
 
 AXES = ("yaw", "pitch", "roll")
@@ -157,18 +156,17 @@ def test_recenter_on_a_turned_head(rendered):
     from then on (within 3 degrees while the head stays), while `euler` stays absolute."""
     require_gl()
     video, truth = rendered("recenter")
-    control = f"tcp://127.0.0.1:{free_port()}"
     hold = [i for i, k in enumerate(truth.kinds) if k == "hold" and truth.angles[i, 0] == 25.0]
     at = hold[0] + 30  # 1 s into the turned hold
     state: dict = {}
 
-    def on_message(m: dict) -> None:
+    def on_message(m: dict, control: str | None) -> None:
         state.setdefault("t0", m["t_capture"])
         i = round((m["t_capture"] - state["t0"]) * truth.fps)
         if i >= at and "reply" not in state:
             state["reply"], state["frame"] = request(control, {"cmd": "recenter"}), i
 
-    tracked = from_messages(serve_clip(video, control=control, on_message=on_message), len(truth), truth.fps)
+    tracked = from_messages(serve_clip(video, control=True, on_message=on_message), len(truth), truth.fps)
     assert state.get("reply", {}).get("ok"), state
     identity = np.array([0.0, 0.0, 0.0, 1.0])
     before = np.arange(len(truth)) < at - 5

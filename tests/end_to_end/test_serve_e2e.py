@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from posebridge.cli import main
-from posebridge.output.ports import free_port
 from posebridge.output.transport import Subscriber
+from tests.helpers.daemon_proc import ANY, Daemon
 from tests.helpers.paths import REPO, shared_path
 
 FRAMES = 6
@@ -61,26 +61,20 @@ def test_serve_matches_estimate(whenet, video, tmp_path):
     expected = {int(r["frame"]): [r["yaw"], r["pitch"], r["roll"]] for r in rows if int(r["face"]) == 0}
     assert sorted(expected) == list(range(FRAMES)), "the detector must find the face in every frame"
 
-    address = f"tcp://127.0.0.1:{free_port()}"
-    with Subscriber(address) as sub:  # connects before the daemon binds; ZeroMQ reconnects
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "posebridge", "serve", "--source", str(video), "--model", str(whenet),
-             "--fast", "--publish", address, "--no-control", "--wait-subscriber", "120",
-             "--set", "faces.redetect_every=1", "--set", "faces.detect_in_thread=false"],
-            cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
+    proc = Daemon(["serve", "--source", str(video), "--model", str(whenet), "--fast", "--publish", ANY,
+                   "--no-control", "--wait-subscriber", "120", "--set", "faces.redetect_every=1",
+                   "--set", "faces.detect_in_thread=false"])
+    try:
+        with Subscriber(proc.addresses()[0]) as sub:  # serve waits for it before the first frame
             msgs = []
             while len(msgs) < FRAMES:
                 msg = sub.recv(timeout_s=180)
                 assert msg is not None, "no message from serve"
                 msgs.append(msg)
-            _, err = proc.communicate(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    assert proc.returncode == 0, err
+        code, _, err = proc.finish(timeout=120)
+    finally:
+        proc.kill()  # only if still running
+    assert code == 0, err
     assert [m.seq for m in msgs] == list(range(FRAMES))
     for i, m in enumerate(msgs):
         assert m.v == 1 and m.tracked and m.raw is not None and m.frame == [640, 480]
@@ -91,7 +85,7 @@ def test_serve_matches_estimate(whenet, video, tmp_path):
 
 
 def test_serve_without_camera_is_one_line(capsys):
-    code = main(["serve", "--source", "7", "--no-control", "--publish", f"tcp://127.0.0.1:{free_port()}"])
+    code = main(["serve", "--source", "7", "--no-control", "--publish", ANY])
     err = capsys.readouterr().err
     assert code == 2
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]

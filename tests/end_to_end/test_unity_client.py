@@ -26,8 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from posebridge.output.ports import free_port
+from tests.helpers.daemon_proc import ANY, Daemon
 from tests.helpers.paths import PORTRAIT, REPO, VECTORS
+from tests.helpers.stream_watch import Recorder
 
 UNITY = REPO / "unity_client"
 PUBLISHER = REPO / "benchmarks" / "bench_unity_latency.py"
@@ -108,11 +109,11 @@ def cs(runner: Path, *args: str) -> Proc:
     return Proc([MONO, "--debug", str(runner), *args])
 
 
-def publisher(address: str, *args: str) -> Proc:
-    """The synthetic publisher: formats.protocol.PoseMessage + output.transport.Publisher (XPUB)."""
+def publisher(address: str, *args: str) -> tuple[Proc, str]:
+    """The synthetic publisher: formats.protocol.PoseMessage + output.transport.Publisher (XPUB), and the
+    address it bound (it prints `READY <address>`; `address` ANY lets the OS choose the port)."""
     p = Proc([sys.executable, str(PUBLISHER), "publish", "--address", address, *args])
-    p.wait_line("READY", 60)
-    return p
+    return p, p.wait_line("READY", 60).split()[1]
 
 
 @pytest.fixture(scope="module")
@@ -143,42 +144,18 @@ def daemon_inputs(tmp_path_factory) -> tuple[Path, Path]:
     return clip, model
 
 
-def start_daemon(clip: Path, model: Path, pub: str, ctl: str, record: Path) -> Proc:
-    """The real daemon: `python -m posebridge serve` on a video file, waiting for its first subscriber."""
-    return Proc([sys.executable, "-m", "posebridge", "serve", "--source", str(clip), "--model", str(model),
-                 "--device", "cpu", "--publish", pub, "--control", ctl, "--wait-subscriber", "120",
-                 "--record", str(record)])
+def start_daemon(clip: Path, model: Path, record: Path) -> tuple[Daemon, str, str]:
+    """The real daemon: `python -m posebridge serve` on a video file, waiting for its first subscriber,
+    on OS-chosen ports; (daemon, publisher address, control address)."""
+    daemon = Daemon(["serve", "--source", str(clip), "--model", str(model), "--device", "cpu",
+                     "--publish", ANY, "--control", ANY, "--wait-subscriber", "120", "--record", str(record)])
+    pub, ctl = daemon.addresses()
+    return daemon, pub, ctl
 
 
-def start_replay(session: Path, pub: str) -> Proc:
+def start_replay(session: Path, pub: str) -> Daemon:
     """`python -m posebridge replay` of a recorded session, looping, waiting for its first subscriber."""
-    return Proc([sys.executable, "-m", "posebridge", "replay", str(session), "--publish", pub, "--loop",
-                 "--wait-subscriber", "120"])
-
-
-class Recorder:
-    """The Python side: posebridge.output.transport.Subscriber recording every decoded message by seq."""
-
-    def __init__(self, address: str) -> None:
-        from posebridge.output.transport import Subscriber
-
-        self.sub = Subscriber(address)
-        self.msgs: dict[int, list[float]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            msg = self.sub.recv(timeout_s=0.1)
-            if msg is not None:
-                self.msgs[msg.seq] = msg.q
-
-    def close(self) -> None:
-        if not self._stop.is_set():
-            self._stop.set()
-            self._thread.join(timeout=5)
-            self.sub.close()
+    return Daemon(["replay", str(session), "--publish", pub, "--loop", "--wait-subscriber", "120"])
 
 
 @pytest.mark.slow
@@ -187,9 +164,8 @@ def test_real_daemon_stream_control_and_restart(runner, daemon_inputs, tmp_path)
     the control socket answers the C# REQ client; the daemon is killed mid-stream and `posebridge
     replay` of its recording comes up on the same port: the client reconnects and resumes."""
     clip, model = daemon_inputs
-    pub, ctl = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     recv, session = tmp_path / "recv.jsonl", tmp_path / "run.pbsession"
-    daemon = start_daemon(clip, model, pub, ctl, session)
+    daemon, pub, ctl = start_daemon(clip, model, session)
     recorder = Recorder(pub)
     restart = None
     try:
@@ -208,7 +184,8 @@ def test_real_daemon_stream_control_and_restart(runner, daemon_inputs, tmp_path)
 
         # Restart: the client is streaming from the daemon; it is killed (SIGKILL, no goodbye on the socket)
         # and a replay of what it recorded comes up on the same port, publishing seq from 0 again; the
-        # client must reconnect by itself and resume.
+        # client must reconnect by itself and resume. (Binding that port again is what is tested: the
+        # one port here not chosen by the OS at bind time.)
         restart = cs(runner, "restart", "--endpoint", pub, "--count", "15", "--timeout", "120")
         restart.wait_line("PHASE1 OK", 60)
         daemon.kill()
@@ -223,11 +200,12 @@ def test_real_daemon_stream_control_and_restart(runner, daemon_inputs, tmp_path)
             restart.kill()
 
     got = [json.loads(line) for line in recv.read_text().splitlines()]
-    common = [r for r in got if r["seq"] in recorder.msgs]
+    python_q = {m.seq: m.q for m in recorder.msgs}
+    common = [r for r in got if r["seq"] in python_q]
     assert len(common) >= 20, f"only {len(common)} messages seen by both subscribers"
     for r in common:
         assert r["v"] == 1
-        assert max(abs(a - b) for a, b in zip(r["q"], recorder.msgs[r["seq"]], strict=True)) <= 1e-6
+        assert max(abs(a - b) for a, b in zip(r["q"], python_q[r["seq"]], strict=True)) <= 1e-6
     # Before any recenter, q is the daemon's conversion of `euler`; C# converts it identically.
     assert max(abs(a - b) for r in got for a, b in zip(r["q"], r["q_from_euler"], strict=True)) <= 1e-9
 
@@ -275,9 +253,9 @@ def _compare_with_sent(recv_file: Path, sent_file: Path) -> int:
 
 @pytest.mark.parametrize("zmtp_minor", ["1", "0"])
 def test_receives_exact_quaternions_from_python_publisher(runner, tmp_path, zmtp_minor):
-    address = f"tcp://127.0.0.1:{free_port()}"
     sent, recv = tmp_path / "sent.jsonl", tmp_path / "recv.jsonl"
-    pub = publisher(address, "--rate", "500", "--count", "0", "--max-seconds", "60", "--record", str(sent))
+    pub, address = publisher(ANY, "--rate", "500", "--count", "0", "--max-seconds", "60",
+                             "--record", str(sent))
     try:
         p = cs(runner, "receive", "--endpoint", address, "--count", "300", "--out", str(recv),
                "--zmtp-minor", zmtp_minor)
@@ -291,9 +269,8 @@ def test_receives_exact_quaternions_from_python_publisher(runner, tmp_path, zmtp
 
 
 def test_unknown_keys_accepted(runner, tmp_path):
-    address = f"tcp://127.0.0.1:{free_port()}"
     sent, recv = tmp_path / "sent.jsonl", tmp_path / "recv.jsonl"
-    pub = publisher(address, "--rate", "200", "--extra-keys", "--record", str(sent))
+    pub, address = publisher(ANY, "--rate", "200", "--extra-keys", "--record", str(sent))
     try:
         p = cs(runner, "receive", "--endpoint", address, "--count", "50", "--out", str(recv))
         rc = p.finish(60)
@@ -304,14 +281,13 @@ def test_unknown_keys_accepted(runner, tmp_path):
 
 
 def test_publisher_restart_mid_stream(runner):
-    address = f"tcp://127.0.0.1:{free_port()}"
-    pub = publisher(address, "--rate", "100")
+    pub, address = publisher(ANY, "--rate", "100")
     p = cs(runner, "restart", "--endpoint", address, "--count", "30", "--timeout", "40")
     try:
         p.wait_line("PHASE1 OK", 40)
         pub.kill()  # the daemon dies mid-stream (SIGKILL: no goodbye on the socket)
         time.sleep(0.5)
-        pub = publisher(address, "--rate", "100")  # and comes back on the same port, seq from 0
+        pub, _ = publisher(address, "--rate", "100")  # and comes back on the same port, seq from 0
         rc = p.finish(60)
     finally:
         pub.kill()
@@ -320,12 +296,10 @@ def test_publisher_restart_mid_stream(runner):
     assert rc == 0, p.output()
 
 
-def _junk_server(port: int, stop: threading.Event, served: list[int]) -> None:
-    """Answers every connection with bytes that are not ZMTP (an HTTP reply, then noise), then hangs up."""
-    with socket.socket() as srv:
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        srv.bind(("127.0.0.1", port))
-        srv.listen()
+def _junk_server(srv: socket.socket, stop: threading.Event, served: list[int]) -> None:
+    """Answers every connection on the listening `srv` with bytes that are not ZMTP (an HTTP reply, then
+    noise), then hangs up; closes `srv` when stopped."""
+    with srv:
         srv.settimeout(0.1)
         while not stop.is_set():
             try:
@@ -338,19 +312,21 @@ def _junk_server(port: int, stop: threading.Event, served: list[int]) -> None:
 
 
 def test_garbage_on_port_then_recovers(runner):
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))  # the OS picks the port; the junk server listens before the client starts
+    srv.listen()
+    address = f"tcp://127.0.0.1:{srv.getsockname()[1]}"
     stop, served = threading.Event(), []
-    junk = threading.Thread(target=_junk_server, args=(port, stop, served), daemon=True)
+    junk = threading.Thread(target=_junk_server, args=(srv, stop, served), daemon=True)
     junk.start()
-    time.sleep(0.2)
     p = cs(runner, "recover", "--endpoint", address, "--count", "30", "--timeout", "40")
     pub = None
     try:
         p.wait_line("JUNK SEEN", 30)
         stop.set()
         junk.join(timeout=5)
-        pub = publisher(address, "--rate", "100")
+        pub, _ = publisher(address, "--rate", "100")  # the real publisher takes over the same port
         rc = p.finish(60)
     finally:
         stop.set()
@@ -369,7 +345,7 @@ def test_control_recenter_against_posebridge_control_server(runner):
 
     calls = []
     server = ControlServer({"recenter": lambda req: calls.append(req) or {"neutral": [1.0, 2.0, 3.0]}},
-                           address=f"tcp://127.0.0.1:{free_port()}").start()
+                           address=ANY).start()
     try:
         ok = cs(runner, "control", "--endpoint", server.address, "--cmd", "recenter")
         assert ok.finish(30) == 0, ok.output()
@@ -382,8 +358,7 @@ def test_control_recenter_against_posebridge_control_server(runner):
 
 def test_latency_10000_messages(runner):
     """publish -> C# receive over 10,000 messages at 1 kHz on 127.0.0.1; the numbers are printed."""
-    address = f"tcp://127.0.0.1:{free_port()}"
-    pub = publisher(address, "--rate", "1000", "--hwm", "10000", "--max-seconds", "90")
+    pub, address = publisher(ANY, "--rate", "1000", "--hwm", "10000", "--max-seconds", "90")
     try:
         p = cs(runner, "latency", "--endpoint", address, "--count", "10000", "--timeout", "80")
         rc = p.finish(100)
@@ -402,7 +377,7 @@ def test_position_field_reaches_csharp_exactly(runner, tmp_path):
     from posebridge.formats.rotation import unity_quaternion
     from posebridge.output.transport import Publisher
 
-    pub = Publisher(f"tcp://127.0.0.1:{free_port()}", hwm=1000)
+    pub = Publisher(ANY, hwm=1000)
     sent: dict[int, PoseMessage] = {}
     stop = threading.Event()
 

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from posebridge.output.control import request
-from posebridge.output.ports import free_port
 from posebridge.output.transport import Subscriber
 from tests.helpers.clips import still_clip
-from tests.helpers.paths import REPO
+from tests.helpers.daemon_proc import ANY, ANY_VIEW, Daemon
 
 CHROMIUM = Path(os.environ.get("POSEBRIDGE_CHROMIUM", "/usr/bin/chromium"))
 REBIND = "rebind.test"  # resolved to 127.0.0.1 inside the browser only: a DNS-rebinding attacker's name
@@ -37,18 +35,17 @@ def q_angle_deg(q) -> float:
     return math.degrees(2.0 * math.acos(min(1.0, abs(q[3]))))
 
 
-class Daemon:
+class LiveDaemon:
+    """`posebridge serve --view` on a looping still clip, every port chosen by the OS when it binds and
+    read back from the start-up log line (tests/helpers/daemon_proc.py)."""
+
     def __init__(self, tmp: Path) -> None:
-        self.view_port = free_port()
-        self.url = f"http://127.0.0.1:{self.view_port}/"
-        self.pub = f"tcp://127.0.0.1:{free_port()}"
-        self.control = f"tcp://127.0.0.1:{free_port()}"
         clip = still_clip(tmp / "still.avi", seconds=4.0)
-        self.log = open(tmp / "serve.log", "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "posebridge", "serve", "--source", str(clip), "--loop",
-             "--view", f"127.0.0.1:{self.view_port}", "--publish", self.pub, "--control", self.control],
-            cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = Daemon(["serve", "--source", str(clip), "--loop", "--view", ANY_VIEW, "--publish", ANY,
+                            "--control", ANY])
+        self.pub, self.control = self.proc.addresses()
+        self.url = self.proc.view_url()
+        self.view_port = urlsplit(self.url).port
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -56,7 +53,7 @@ class Daemon:
                     break
             except Exception:  # not up yet
                 pass
-            assert self.proc.poll() is None, (tmp / "serve.log").read_text()[-2000:]
+            assert self.proc.poll() is None, self.proc.output()[-2000:]
             assert time.monotonic() < deadline, "serve did not start"
             time.sleep(0.5)
 
@@ -67,11 +64,7 @@ class Daemon:
         return int(self.status()["view"]["encodes"])
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        finally:
-            self.log.close()
+        self.proc.stop(timeout=20)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +73,7 @@ def daemon(tmp_path_factory):
         pytest.skip(f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium; scripts/test.sh "
                     "installs it)")
     pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[dev]')")
-    d = Daemon(tmp_path_factory.mktemp("view_browser"))
+    d = LiveDaemon(tmp_path_factory.mktemp("view_browser"))
     yield d
     d.stop()
 

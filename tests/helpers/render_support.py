@@ -1,6 +1,7 @@
 """Helpers for the tests on rendered clips: whether OpenGL rendering works here (and, if not, the
 one-line reason a test skips with), clips rendered once per session, and `posebridge serve` run on a
-clip in a subprocess with a real ZeroMQ subscriber (and optionally the control socket).
+clip in a subprocess (tests/helpers/daemon_proc.py) with a real ZeroMQ subscriber (and optionally the
+control socket).
 
 `gl_skip_reason()` is the single place that decides: None when a headless OpenGL context can be made,
 else the reason string. CI may turn such skips into failures by checking it.
@@ -8,17 +9,14 @@ else the reason string. CI may turn such skips into failures by checking it.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from posebridge.output.ports import free_port
 from posebridge.output.transport import Subscriber
+from tests.helpers.daemon_proc import ANY, Daemon
 from tests.helpers.paths import REPO
 
 DEMO_CLIP = REPO / "examples" / "demo" / "head-turn.mp4"
@@ -58,23 +56,22 @@ def render_preset(folder: Path, preset: str, seed: int = 0):
     return video, read_truth(truth)
 
 
-def serve_clip(clip: Path, *args: str, control: str | None = None,
-               on_message: Callable[[dict], None] | None = None, timeout_s: float = 120.0) -> list[dict]:
+def serve_clip(clip: Path, *args: str, control: bool = False,
+               on_message: Callable[[dict, str | None], None] | None = None,
+               timeout_s: float = 120.0) -> list[dict]:
     """Run `posebridge serve` on `clip` in real time (the default detector, model and filter) and return
-    every message a real SUB socket on 127.0.0.1 received, as wire maps, in order. `control`: a
-    tcp://127.0.0.1:PORT for the control socket (else none). `on_message` sees each map as it arrives
-    (e.g. to send a control request mid-clip)."""
-    address = f"tcp://127.0.0.1:{free_port()}"
-    control_args = ["--control", control] if control else ["--no-control"]
+    every message a real SUB socket on 127.0.0.1 received, as wire maps, in order. The daemon binds
+    OS-chosen ports and the subscriber connects to the address it logs (serve waits for it). `control`:
+    open the control socket too (else none). `on_message` sees each map as it arrives with the control
+    address (None without one), e.g. to send a control request mid-clip."""
+    proc = Daemon(["serve", "--source", str(clip), "--publish", ANY,
+                   *(["--control", ANY] if control else ["--no-control"]), "--wait-subscriber", "60",
+                   "--set", "run.log_every_s=0", *args])
     msgs: list[dict] = []
-    with Subscriber(address) as sub:  # connects first; serve waits for it
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "posebridge", "serve", "--source", str(clip), "--publish", address,
-             *control_args, "--wait-subscriber", "60", "--set", "run.log_every_s=0", *args],
-            cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + timeout_s
-        try:
+    try:
+        address, control_address = proc.addresses()
+        with Subscriber(address) as sub:
+            deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline:
                 msg = sub.recv(timeout_s=0.5)
                 if msg is None:
@@ -84,12 +81,10 @@ def serve_clip(clip: Path, *args: str, control: str | None = None,
                 m = msg.to_map()
                 msgs.append(m)
                 if on_message is not None:
-                    on_message(m)
-            _, err = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    assert proc.returncode == 0, f"serve failed ({proc.returncode}): {err[-2000:]}"
+                    on_message(m, control_address)
+        code, _, err = proc.finish(timeout=30)
+    finally:
+        proc.kill()  # only if still running: a test that failed mid-clip
+    assert code == 0, f"serve failed ({code}): {err[-2000:]}"
     assert msgs, "no message from serve"
     return msgs

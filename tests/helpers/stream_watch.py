@@ -1,8 +1,10 @@
-"""A stream watcher for tests, independent of posebridge's own decoder: a plain ZeroMQ SUB socket, the
-payload unpacked with msgpack alone, and every number checked here. posebridge's `Subscriber.recv`
-refuses NaN itself, so a watcher built on it could never see one; this one records what is on the wire,
-and whatever goes wrong in its thread is kept for the test to raise (a thread's exception would
-otherwise be only a warning)."""
+"""Stream watchers for tests.
+
+`StreamWatcher` is independent of posebridge's own decoder: a plain ZeroMQ SUB socket, the payload
+unpacked with msgpack alone, and every number checked here. posebridge's `Subscriber.recv` refuses NaN
+itself, so a watcher built on it could never see one; this one records what is on the wire, and whatever
+goes wrong in its thread is kept for the test to raise (a thread's exception would otherwise be only a
+warning). `Recorder` is the stream as any posebridge client decodes it (`Subscriber`)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from dataclasses import dataclass, field
 
 import msgpack
 import zmq
+
+from posebridge.formats.protocol import PoseMessage
 
 
 def non_finite(obj: object, path: str = "") -> list[str]:
@@ -77,3 +81,29 @@ class StreamWatcher:
         if self.errors:
             raise self.errors[0]
         assert not self.bad, f"{len(self.bad)} bad message(s), first: {self.bad[0]}"
+
+
+class Recorder:
+    """Every message on `address` as posebridge.output.transport.Subscriber decodes it, in order, recorded
+    on a thread from construction until `close()` (which may be called more than once)."""
+
+    def __init__(self, address: str) -> None:
+        from posebridge.output.transport import Subscriber
+
+        self.sub = Subscriber(address)
+        self.msgs: list[PoseMessage] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            msg = self.sub.recv(timeout_s=0.1)
+            if msg is not None:
+                self.msgs.append(msg)
+
+    def close(self) -> None:
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join(timeout=5)
+            self.sub.close()
