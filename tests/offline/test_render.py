@@ -212,20 +212,24 @@ def test_cli_bad_input_is_one_line(capsys):
 # ----------------------------------------------------------------------------------- with OpenGL
 
 
-def test_yaw_plus_30_moves_the_nose_to_the_image_left(marked):
+def nose_straight_and_turned(marked, **angles: float) -> tuple[np.ndarray, np.ndarray]:
+    """The nose marker's image position with the head straight and turned by `angles` (yaw, pitch,
+    roll in degrees); the turned one must land on the truth's projection of the nose (2 px)."""
     require_gl()
     mesh, marks = marked
-    front, turned = find(render(mesh), MARKERS["nose"]), find(render(mesh, yaw=30), MARKERS["nose"])
+    front, turned = find(render(mesh), MARKERS["nose"]), find(render(mesh, **angles), MARKERS["nose"])
+    assert np.allclose(turned, predicted(mesh, marks["nose"], **angles), atol=2.0)
+    return front, turned
+
+
+def test_yaw_plus_30_moves_the_nose_to_the_image_left(marked):
+    front, turned = nose_straight_and_turned(marked, yaw=30)
     assert turned[0] < front[0] - 30 and abs(turned[1] - front[1]) < 8
-    assert np.allclose(turned, predicted(mesh, marks["nose"], yaw=30), atol=2.0)
 
 
 def test_pitch_plus_20_raises_the_nose(marked):
-    require_gl()
-    mesh, marks = marked
-    front, up = find(render(mesh), MARKERS["nose"]), find(render(mesh, pitch=20), MARKERS["nose"])
+    front, up = nose_straight_and_turned(marked, pitch=20)
     assert up[1] < front[1] - 15 and abs(up[0] - front[0]) < 3
-    assert np.allclose(up, predicted(mesh, marks["nose"], pitch=20), atol=2.0)
 
 
 def test_roll_plus_10_turns_the_face_clockwise_on_screen(marked):
