@@ -53,13 +53,6 @@ def one_line_error(rc: int, err: str, *names: str) -> None:
         assert name in lines[0], lines[0]
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def finite_message(payload: bytes) -> bool:
     """A pose message decoded as a receiver written from docs/protocol.md would: every number finite."""
     m = msgpack.unpackb(payload, raw=False)
@@ -184,7 +177,7 @@ def test_control_requests_are_bounded_in_size_echo_and_memory(clip):
         assert reply is not None and not reply["ok"] and len(reply["error"]) < 400, str(reply)[:300]
         for _ in range(20):  # 20 MB of unknown commands: neither echoed nor logged in full
             control(ctl, {"cmd": "z" * (1 << 20)}, timeout_s=0.05)
-        rss0, t0 = rss_mb(proc.pid), time.monotonic()
+        rss0, t0 = proc.rss_mb(), time.monotonic()
         sock = zmq.Context.instance().socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(ctl)
@@ -192,7 +185,7 @@ def test_control_requests_are_bounded_in_size_echo_and_memory(clip):
         sock.poll(3000)
         sock.close()
         time.sleep(1.0)
-        rss1 = rss_mb(proc.pid)
+        rss1 = proc.rss_mb()
         assert proc.poll() is None, stop(proc)[-1500:]
         status = control(ctl, {"cmd": "status"})
         assert status is not None and status["ok"]

@@ -52,6 +52,15 @@ class Daemon:
     def poll(self) -> int | None:
         return self.proc.poll()
 
+    def rss_mb(self) -> float:
+        """The child's resident memory now, in MB (Linux /proc; NaN when it is not there)."""
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except FileNotFoundError:
+            return float("nan")
+        kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), None)
+        return float("nan") if kb is None else kb / 1024
+
     def _start_line(self, timeout: float) -> str:
         """The child's start-up log line (the one naming the publisher's address)."""
         deadline = time.monotonic() + timeout

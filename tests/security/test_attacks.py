@@ -7,11 +7,9 @@ keep its memory bounded."""
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 import time
-from pathlib import Path
 
 import msgpack
 import pytest
@@ -20,7 +18,6 @@ import zmq
 from posebridge.filtering.config import RANGES
 from posebridge.output.control import request
 from tests.helpers.daemon_proc import ANY, Daemon
-from tests.helpers.paths import REPO
 from tests.helpers.stream_watch import StreamWatcher, non_finite
 
 KILLERS = [  # requests that stopped or froze the daemon before (issue 15)
@@ -52,13 +49,6 @@ def raw_zmtp_subscribe(address: str, topic: bytes) -> socket.socket:
     return sock
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def random_requests(n: int, seed: int = 0) -> list[object]:
     rng = random.Random(seed)
     names = [*RANGES, "kind", "wrap", "mirror", "nope"]
@@ -84,7 +74,7 @@ def daemon(tmp_path):
     clip = tmp_path / "clip.mp4"
     make_clip(clip, seconds=14.0, gap=(13.5, 13.9))
     proc = Daemon(["serve", "--source", str(clip), "--publish", ANY, "--control", ANY, "--detector", "haar",
-                   "--wait-subscriber", "60"], REPO, dict(os.environ, PYTHONPATH=str(REPO)))
+                   "--wait-subscriber", "60"])
     pub, ctl = proc.addresses()
     yield proc, pub, ctl
     proc.stop()
@@ -100,7 +90,7 @@ def test_hostile_client_cannot_stop_or_corrupt_the_stream(daemon):
             assert proc.poll() is None, proc.stop()[-2000:]
             time.sleep(0.1)
         assert len(received) >= 30
-        rss0 = rss_mb(proc.pid)
+        rss0 = proc.rss_mb()
         t_attack = time.monotonic()
         ctx = zmq.Context.instance()
         idle = []
@@ -143,7 +133,7 @@ def test_hostile_client_cannot_stop_or_corrupt_the_stream(daemon):
         assert status["ok"] and status["tracked"] in (True, False)
         time.sleep(1.0)
         attack_s = time.monotonic() - t_attack
-        rss1 = rss_mb(proc.pid)
+        rss1 = proc.rss_mb()
         for s in (*idle, flood):
             s.close(linger=0)
         huge.close()
