@@ -86,7 +86,7 @@ def test_the_packaged_model_sees_the_roll_the_labels_say():
     """Real weights on real training crops: turning the crop by theta moves the predicted roll by about
     theta, the direction `rotate_in_plane` uses for the labels."""
     from posebridge.inference.estimator import Estimator
-    from tests.conftest import shared_path
+    from tests.helpers.paths import shared_path
 
     crops_dir = shared_path("data", "aflw-yaw-crops", "images")
     est = Estimator.load("posebridge-small", device="cpu")
