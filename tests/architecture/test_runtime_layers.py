@@ -97,7 +97,11 @@ def test_serve_runs_a_clip_with_torch_absent(tmp_path):
     from posebridge.formats.session_file import SessionReader
 
     frames = list(SessionReader(tmp_path / "s.pbsession").frames())
-    assert len(frames) == 45 and sum(bool(f["faces"]) for f in frames) > 20  # the real model tracked it
+    # served in order to the clip's last frame (index 44 of 45); at the clip's frame rate a busy machine
+    # makes serve skip a late frame now and then (its index is missing), so not every index is there
+    index = [f["index"] for f in frames]
+    assert index == sorted(set(index)) and index[-1] == 44, index
+    assert sum(bool(f["faces"]) for f in frames) > 20  # the real model tracked it
 
 
 @pytest.mark.parametrize("argv, extra", [
