@@ -56,6 +56,8 @@ class DataConfig:
     color_jitter: float = 0.0  # random brightness/contrast factor in [1 - c, 1 + c]
     rotate_deg: float = 0.0  # random in-plane rotation in [-r, r] degrees; the labels turn with it exactly
     rotate_p: float = 1.0  # probability that a sample is rotated at all (rotate_deg > 0)
+    rotate_min_deg: float = 0.0  # > 0: the turn's size is drawn from [min, r] (either sign): show large
+    #                              roll without adding more small turns to what the crops already have
     rotate_border: str = "constant"  # fills the corners a rotation uncovers: "constant" (black) or
     #                                  "replicate" (edge pixels); never a reflection (mirrored faces)
     augment: bool = True  # False: training uses the test-time transform (overfit checks)
@@ -174,6 +176,8 @@ def validate(cfg: TrainConfig) -> None:
         (0.0 <= cfg.data.val_fraction < 1.0, "data.val_fraction: must be in [0, 1)"),
         (cfg.data.repeat >= 1, "data.repeat: must be >= 1"),
         (0.0 <= cfg.data.rotate_p <= 1.0, "data.rotate_p: must be in [0, 1]"),
+        (0.0 <= cfg.data.rotate_min_deg <= max(cfg.data.rotate_deg, 0.0),
+         "data.rotate_min_deg: must be in [0, data.rotate_deg]"),
         (cfg.data.rotate_border in ("constant", "replicate"),
          "data.rotate_border: expected 'constant' or 'replicate'"),
         (cfg.loss.flip_consistency >= 0.0, "loss.flip_consistency: must be >= 0"),

@@ -14,6 +14,7 @@ only on (seed, epoch, index): resumed runs and any number of loader workers see 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -71,6 +72,7 @@ class Transform:
     color_jitter: float = 0.0
     rotate_deg: float = 0.0
     rotate_p: float = 1.0
+    rotate_min_deg: float = 0.0
     rotate_border: str = "constant"
     max_angle: float = 96.0  # a rotation whose exact labels leave +-max_angle is not applied (bins end at 99)
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -85,7 +87,7 @@ class Transform:
             margin_min=d.margin_min, margin_max=d.margin_max, flip=d.flip, blur=d.blur,
             scale_jitter=d.scale_jitter, shift_jitter=d.shift_jitter, shift_jitter_y=d.shift_jitter_y,
             color_jitter=d.color_jitter, rotate_deg=d.rotate_deg, rotate_p=d.rotate_p,
-            rotate_border=d.rotate_border,
+            rotate_min_deg=d.rotate_min_deg, rotate_border=d.rotate_border,
         )  # fmt: skip
 
     def base_box(self, image: np.ndarray, box: Box | None, rng: np.random.Generator) -> Box:
@@ -124,6 +126,9 @@ class Transform:
         if self.train and self.rotate_deg and np.all(np.isfinite(angles)):
             # drawn unconditionally, so the rest of the sample's randomness does not depend on rotate_p
             theta = float(rng.uniform(-self.rotate_deg, self.rotate_deg))  # clockwise, degrees
+            if self.rotate_min_deg > 0:  # the same draw, its size mapped onto [min, rotate_deg]
+                span = self.rotate_deg - self.rotate_min_deg
+                theta = math.copysign(self.rotate_min_deg + abs(theta) / self.rotate_deg * span, theta)
             use = rng.random() < self.rotate_p
             turned = rotate_in_plane(*angles, theta).astype(np.float32)
             if use and np.all(np.abs(turned) <= self.max_angle):

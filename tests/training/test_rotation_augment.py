@@ -59,6 +59,27 @@ def test_transform_rotates_pixels_and_labels_together():
     assert np.allclose(target, 0.0, atol=1e-6)  # no jitter: the crop is the ROI
 
 
+def test_a_minimum_turn_keeps_every_rotation_at_least_that_large():
+    """`rotate_min_deg` draws the turn's size from [min, rotate_deg], either sign: a frontal face's
+    label roll is then the turn itself, and none is smaller than the minimum."""
+    face = cv2.imread(str(SYNTHETIC_FACE))
+    t = crop_transform(rotate_deg=80.0, rotate_min_deg=45.0)
+    rolls = [float(t.sample(face, None, np.zeros(3, np.float32), np.random.default_rng(s))[1][2])
+             for s in range(40)]
+    assert min(abs(r) for r in rolls) >= 45.0 - 1e-4 and max(abs(r) for r in rolls) <= 80.0 + 1e-4
+    assert min(rolls) < 0 < max(rolls)
+
+
+def test_a_minimum_turn_larger_than_the_range_is_refused():
+    from posebridge.errors import ConfigError
+    from training.config import TrainConfig, validate
+
+    cfg = TrainConfig()
+    cfg.data.rotate_deg, cfg.data.rotate_min_deg = 30.0, 45.0
+    with pytest.raises(ConfigError, match="data.rotate_min_deg: must be in"):
+        validate(cfg)
+
+
 def test_box_target_points_back_to_the_unjittered_roi():
     face = cv2.imread(str(SYNTHETIC_FACE))
     rng = np.random.default_rng(5)
