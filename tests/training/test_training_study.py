@@ -8,60 +8,9 @@ import math
 import numpy as np
 
 from tests.helpers.paths import REPO
-from training.data import PoseDataset, Record, register_dataset
-
-
-@register_dataset("test_compare_faces")
-def compare_faces(n: int = 8) -> PoseDataset:
-    rng = np.random.default_rng(1)
-    records = [Record(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8),
-                      (float(rng.uniform(-50, 50)), float(rng.uniform(-30, 30)), math.nan), None, f"g{i}")
-               for i in range(n)]
-    return PoseDataset("test_compare_faces", records)
-
+from tests.helpers.study import tiny_study
 
 # ----------------------------------------------------------------------------- training.study
-
-STUDY_TOML = """
-[study]
-name = "tiny"
-title = "Tiny study"
-seeds = [0, 1]
-reference = "a"
-recalibrate_bn = 8
-[[study.variants]]
-key = "a"
-label = "LeNet, multi-loss"
-set = ["model.backbone=lenet", "loss.kind=multi"]
-[[study.variants]]
-key = "b"
-label = "MobileNetV3, regression only"
-set = ["model.backbone=mobilenet_v3_small", "loss.kind=reg"]
-[model]
-input_size = 32
-[data]
-train = "test_compare_faces"
-options = {n = 12}
-val_fraction = 0.25
-resize = 32
-[optim]
-batch_size = 4
-epochs = 2
-max_steps_per_epoch = 2
-lr = 1e-3
-[run]
-progress = false
-[eval]
-datasets = {test_compare_faces = {n = 5}}
-batch_size = 8
-"""
-
-
-def _study(tmp_path, name="s", extra: str = ""):
-    cfg = tmp_path / f"{name}.toml"
-    cfg.write_text(STUDY_TOML + extra)
-    return cfg, ["--config", str(cfg), "--out", str(tmp_path / name / "out"),
-                 "--runs", str(tmp_path / name / "runs")]
 
 
 def test_study_runs_every_variant_and_seed_and_reports_spreads(tmp_path, capsys):
@@ -69,7 +18,7 @@ def test_study_runs_every_variant_and_seed_and_reports_spreads(tmp_path, capsys)
 
     from training.study import main as study_main
 
-    cfg, args = _study(tmp_path)
+    cfg, args = tiny_study(tmp_path)
     assert study_main(args) == 0
     out = tmp_path / "s" / "out"
     table = (out / "results.md").read_text()
@@ -117,9 +66,9 @@ def test_study_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, 
 
     from training.study import main as study_main
 
-    _, whole = _study(tmp_path, "whole")
+    _, whole = tiny_study(tmp_path, "whole")
     assert study_main([*whole, "--only", "b", "--seeds", "1"]) == 0
-    _, cut = _study(tmp_path, "cut")
+    _, cut = tiny_study(tmp_path, "cut")
     # first invocation stops after one of the two epochs (an interruption), the second resumes it
     assert study_main([*cut, "--only", "b", "--seeds", "1", "--set", "run.stop_after=1"]) == 0
     assert not (tmp_path / "cut" / "out" / "runs" / "b_s1.json").exists()

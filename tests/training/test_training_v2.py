@@ -161,10 +161,10 @@ def test_roll_sweep_reports_gain_one_for_an_exact_roll_reader():
 
 def test_study_reuses_a_committed_result_on_a_fresh_machine(tmp_path):
     """runs/ gone (a new machine), the committed per-run JSON present: --resume does not train again."""
-    from tests.test_training_study import _study
+    from tests.helpers.study import tiny_study
     from training.study import main as study_main
 
-    _, args = _study(tmp_path, "fresh")
+    _, args = tiny_study(tmp_path, "fresh")
     assert study_main([*args, "--only", "a", "--seeds", "0"]) == 0
     out = tmp_path / "fresh" / "out" / "runs" / "a_s0.json"
     stored = json.loads(out.read_text())
