@@ -19,7 +19,7 @@ A study config is a trainer config (training/config.py: the settings every run s
     label = "multi-loss (CE + alpha x MSE)"
     set = ["loss.kind=multi", "loss.target=hard"]   # --set style overrides of the shared settings
 
-Per run the trainer (training.train.Trainer) trains to the end of its schedule; then its `last.pt`
+Per run the trainer (training.trainer.Trainer) trains to the end of its schedule; then its `last.pt`
 (the end of the schedule, not a checkpoint chosen by any score) gets its BatchNorm statistics
 re-estimated on training crops (no labels used, no-op for networks without BatchNorm) and is evaluated
 once on the run's validation split and on every `[eval.datasets]` entry (the test sets, e.g. the
@@ -205,7 +205,7 @@ def check_same_config(run_dir: Path, cfg: TrainConfig) -> None:
 def cached_datasets() -> Iterator[dict]:
     """Within the block, the trainer builds each (dataset, options) once: the 18.7k AFLW crops are
     decoded once per study instead of once per run. Records are only read, never changed."""
-    import training.train as train_mod
+    import training.trainer as train_mod
 
     cache: dict[str, object] = {}
     original = train_mod.create_dataset
@@ -270,7 +270,7 @@ def run_one(spec: StudySpec, base: TrainConfig, variant: Variant, seed: int, res
     from posebridge.models.checkpoint import load_checkpoint
     from training.data import View, create_dataset
     from training.evaluate import predict
-    from training.train import Trainer
+    from training.trainer import Trainer
     from training.transforms import Transform
 
     cfg = run_config(base, spec, variant, seed)
