@@ -54,7 +54,6 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +65,7 @@ from posebridge.errors import ConfigError, PoseBridgeError
 from posebridge.inference.meta import ANGLES
 from posebridge.tomlconfig import apply, apply_overrides, coerce, dump_toml, load_toml
 from training.config import TrainConfig, validate
+from training.data import DatasetFactory, PoseDataset, create_dataset
 
 log = logging.getLogger("training.study")
 COLUMNS = (*ANGLES, "mean")
@@ -201,26 +201,20 @@ def check_same_config(run_dir: Path, cfg: TrainConfig) -> None:
 # ----------------------------------------------------------------------------- one run
 
 
-@contextlib.contextmanager
-def cached_datasets() -> Iterator[dict]:
-    """Within the block, the trainer builds each (dataset, options) once: the 18.7k AFLW crops are
-    decoded once per study instead of once per run. Records are only read, never changed."""
-    import training.trainer as train_mod
+@dataclass
+class CachedDatasets:
+    """A dataset factory that builds each (name, options) once and then hands out the same dataset: the
+    18.7k AFLW crops are decoded once per study instead of once per run. Records are only read, never
+    changed."""
 
-    cache: dict[str, object] = {}
-    original = train_mod.create_dataset
+    build: DatasetFactory = create_dataset
+    cache: dict[str, PoseDataset] = field(default_factory=dict)
 
-    def create(name: str, options: dict | None = None):
+    def __call__(self, name: str, options: dict | None = None) -> PoseDataset:
         key = name + json.dumps(options or {}, sort_keys=True, default=str)
-        if key not in cache:
-            cache[key] = original(name, options)
-        return cache[key]
-
-    train_mod.create_dataset = create
-    try:
-        yield cache
-    finally:
-        train_mod.create_dataset = original
+        if key not in self.cache:
+            self.cache[key] = self.build(name, options)
+        return self.cache[key]
 
 
 @torch.no_grad()
@@ -264,11 +258,13 @@ def _history(rows: list[dict], steps_per_epoch: int) -> list[dict]:
 
 
 def run_one(spec: StudySpec, base: TrainConfig, variant: Variant, seed: int, resume: bool,
-            tests: dict) -> dict | None:
+            train_data: DatasetFactory = create_dataset,
+            test_data: DatasetFactory = create_dataset) -> dict | None:
     """Train (or resume, or reuse) one run and evaluate its last checkpoint; None when the run stopped
-    before the end of its schedule (`run.stop_after`), to be continued with --resume."""
+    before the end of its schedule (`run.stop_after`), to be continued with --resume. The trainer builds
+    its data with `train_data`, the `[eval.datasets]` test sets come from `test_data`."""
     from posebridge.models.checkpoint import load_checkpoint
-    from training.data import View, create_dataset
+    from training.data import View
     from training.evaluate import predict
     from training.trainer import Trainer
     from training.transforms import Transform
@@ -292,7 +288,7 @@ def run_one(spec: StudySpec, base: TrainConfig, variant: Variant, seed: int, res
         return {**stored, "config": cfg.to_dict(), "reused": True}
     t0 = time.time()
     load_before = _loadavg()
-    trainer = Trainer(cfg)
+    trainer = Trainer(cfg, datasets=train_data)
     if last.exists():
         check_same_config(run_dir, cfg)
         trainer.resume(last)
@@ -336,10 +332,7 @@ def run_one(spec: StudySpec, base: TrainConfig, variant: Variant, seed: int, res
     for name, options in cfg.eval.datasets.items():
         if not isinstance(options, dict):
             raise ConfigError(f"eval.datasets.{name}: expected a table of dataset options")
-        key = name + json.dumps(options, sort_keys=True, default=str)
-        if key not in tests:
-            tests[key] = create_dataset(name, options)
-        ds = tests[key]
+        ds = test_data(name, options)
         sets.append((name, View(ds, range(len(ds)), test_t)))
     for name, view in sets:
         pred, true = predict(model, meta, view, cfg.eval.batch_size, device, progress=False)
@@ -411,30 +404,30 @@ def run_study(spec: StudySpec, base: TrainConfig, resume: bool = False, only: li
         from training.study_checks import reference_checks
 
         reference_checks(spec, base)
-    with cached_datasets():
-        tests: dict = {}
-        for i, (seed, v) in enumerate(jobs):
-            _wait_while(pause_file)
-            log.info("=== run %d/%d: %s seed %d (%.1f min so far) ===", i + 1, len(jobs), v.key, seed,
-                     (time.time() - t0) / 60)
-            res = run_one(spec, base, v, seed, resume, tests)
-            if res is None:
-                break
-            name = run_name(v, seed)
-            if res.get("reused"):
-                results.append(res)
-                continue
-            (out / "runs" / f"{name}.json").write_text(
-                json.dumps({k: r for k, r in res.items() if k != "config"}, indent=1, default=_json_default)
-                + "\n")
-            metrics = Path(res["config"]["run"]["out_dir"]) / "metrics.csv"
-            if metrics.exists():
-                shutil.copyfile(metrics, out / "runs" / f"{name}_metrics.csv")
+    # each (dataset, options) is decoded once per study: one cache for the trainer's sets, one for the tests
+    train_data, test_data = CachedDatasets(), CachedDatasets()
+    for i, (seed, v) in enumerate(jobs):
+        _wait_while(pause_file)
+        log.info("=== run %d/%d: %s seed %d (%.1f min so far) ===", i + 1, len(jobs), v.key, seed,
+                 (time.time() - t0) / 60)
+        res = run_one(spec, base, v, seed, resume, train_data, test_data)
+        if res is None:
+            break
+        name = run_name(v, seed)
+        if res.get("reused"):
             results.append(res)
-            log.info("%s: validation %.2f, %s", name, res["eval"].get("validation", {}).get("mae", {}).get(
-                "mean", math.nan), ", ".join(f"{k} {e['mae']['mean']:.2f}" for k, e in res["eval"].items()
-                                             if k != "validation"))
-            write_report(spec, base, command, figures=False)  # the table after every run
+            continue
+        (out / "runs" / f"{name}.json").write_text(
+            json.dumps({k: r for k, r in res.items() if k != "config"}, indent=1, default=_json_default)
+            + "\n")
+        metrics = Path(res["config"]["run"]["out_dir"]) / "metrics.csv"
+        if metrics.exists():
+            shutil.copyfile(metrics, out / "runs" / f"{name}_metrics.csv")
+        results.append(res)
+        log.info("%s: validation %.2f, %s", name, res["eval"].get("validation", {}).get("mae", {}).get(
+            "mean", math.nan), ", ".join(f"{k} {e['mae']['mean']:.2f}" for k, e in res["eval"].items()
+                                         if k != "validation"))
+        write_report(spec, base, command, figures=False)  # the table after every run
     write_report(spec, base, command)
     log.info("study %s: %d run(s) in this invocation, %.1f min", spec.name, len(results),
              (time.time() - t0) / 60)

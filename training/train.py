@@ -26,12 +26,15 @@ import torch.distributed as dist
 
 from posebridge.errors import PoseBridgeError
 from training.config import TrainConfig, load_config
+from training.data import DatasetFactory, create_dataset
 from training.trainer import RunResult, Trainer
 
 
-def train(cfg: TrainConfig, resume: str | None = None) -> RunResult:
-    """Run (or resume, from a path or "auto" = out_dir/last.pt) one training run."""
-    trainer = Trainer(cfg)
+def train(cfg: TrainConfig, resume: str | None = None,
+          datasets: DatasetFactory = create_dataset) -> RunResult:
+    """Run (or resume, from a path or "auto" = out_dir/last.pt) one training run; `datasets(name,
+    options)` builds its data."""
+    trainer = Trainer(cfg, datasets=datasets)
     if resume:
         trainer.resume(Path(cfg.run.out_dir) / "last.pt" if resume == "auto" else resume)
     try:

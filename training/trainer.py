@@ -1,7 +1,7 @@
 """The training loop: `Trainer` builds a run's data, model and optimizer from a TrainConfig, runs (or
 resumes) its epochs with per-epoch validation, and writes the run folder (config.toml, metrics.csv,
-loss_curves.png, last.pt / best.pt, snapshots, summary.json). The data comes from
-`training.data.create_dataset`."""
+loss_curves.png, last.pt / best.pt, snapshots, summary.json). The data comes from a dataset factory,
+`training.data.create_dataset` unless the caller passes another (a study passes a caching one)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sequ
 from posebridge.errors import ConfigError, InputFileError
 from posebridge.models.checkpoint import read_checkpoint, save_checkpoint
 from training.config import TrainConfig, dump_toml
-from training.data import View, create_dataset, split_by_group
+from training.data import DatasetFactory, View, create_dataset, split_by_group
 from training.losses import box_loss, flip_consistency_loss, mirror_pairs, pose_loss
 from training.meter import Meter, evaluate
 from training.model_setup import bins_from_config, check_input_size, make_meta, make_model
@@ -62,8 +62,11 @@ class RunResult:
 class Trainer:
     """Builds data, model and optimizer from a TrainConfig and runs (or resumes) the epochs."""
 
-    def __init__(self, cfg: TrainConfig, runtime: Runtime | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, runtime: Runtime | None = None,
+                 datasets: DatasetFactory = create_dataset) -> None:
+        """`datasets(name, options)` builds the training and validation data (`data.train`, `data.val`)."""
         self.cfg = cfg
+        self.datasets = datasets
         self.rt = runtime or setup_runtime(cfg)
         self.out = Path(cfg.run.out_dir)
         self.bins = bins_from_config(cfg)
@@ -90,12 +93,12 @@ class Trainer:
     # -- data
     def _build_data(self) -> None:
         cfg = self.cfg
-        self.train_base = create_dataset(cfg.data.train, cfg.data.options)
+        self.train_base = self.datasets(cfg.data.train, cfg.data.options)
         if len(self.train_base) == 0:
             raise ConfigError(f"data.train: dataset {cfg.data.train!r} has no usable samples")
         train_t, test_t = Transform.from_config(cfg, True), Transform.from_config(cfg, False)
         if cfg.data.val:
-            self.val_base = create_dataset(cfg.data.val, cfg.data.val_options)
+            self.val_base = self.datasets(cfg.data.val, cfg.data.val_options)
             train_idx, val_idx = list(range(len(self.train_base))), list(range(len(self.val_base)))
         else:
             self.val_base = self.train_base
