@@ -183,7 +183,7 @@ def test_study_reuses_a_committed_result_on_a_fresh_machine(tmp_path):
 
 
 def test_v2_finetune_study_config_changes_one_thing_per_variant():
-    from training.study import load_study, run_config
+    from training.study_spec import load_study, run_config
 
     spec, base = load_study(Path("training/configs/v2_finetunes.toml"))
     assert spec.checks and spec.reference_model.endswith("posebridge-small.pt")
