@@ -132,6 +132,11 @@ class PoseDataset:
         return f"{self.name}: {len(self)} samples, {len(set(self.groups))} groups; skipped: {skipped}"
 
 
+# what the trainer builds its data with: (registered name, factory options) -> dataset; the default is
+# create_dataset, a study passes one that builds each (name, options) once
+DatasetFactory = Callable[[str, dict | None], PoseDataset]
+
+
 def _in_range(angles: Sequence[float], limit: float) -> bool:
     return all(math.isnan(a) or -limit <= a <= limit for a in angles)
 

@@ -5,7 +5,9 @@ The expectation is `posebridge.models.bins.decode` (softmax over the bin angles 
 BinSpec, bin centres for models trained here), the same decoding inference uses. Variants: "cls"
 (cross-entropy only), "reg" (MSE only). Targets: "hard" (the bin holding the angle) or "soft" (a
 Gaussian over bin angles, sigma degrees). Missing labels (NaN) and angles outside the bins are masked
-per angle: such a sample adds nothing to that head's loss or gradient.
+per angle: such a sample adds nothing to that head's loss or gradient. Flip consistency
+(`loss.flip_consistency`): a batch of faces and their mirror images (`mirror_pairs`) whose decoded
+angles should agree with yaw and roll negated (`flip_consistency_loss`).
 """
 
 from __future__ import annotations
@@ -94,3 +96,27 @@ def box_loss(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, to
     target = target.to(pred.device, torch.float32)
     loss = F.smooth_l1_loss(pred.float(), target, beta=0.05)
     return loss, (pred.detach().float() - target).abs().mean(0)
+
+
+def mirror_pairs(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
+                 box: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The batch's first half and its mirror images (yaw, roll and the box's dx negated): the same
+    number of rows, half as many faces; row i + n is row i mirrored."""
+    n = len(x) // 2
+    sign = torch.tensor([-1.0, 1.0, -1.0], dtype=y.dtype)
+    box_sign = torch.tensor([-1.0, 1.0, 1.0], dtype=box.dtype)
+    x = torch.cat([x[:n], x[:n].flip(-1)])
+    return (x, torch.cat([y[:n], y[:n] * sign]), torch.cat([w[:n], w[:n]]),
+            torch.cat([box[:n], box[:n] * box_sign]))
+
+
+def flip_consistency_loss(outputs: tuple[torch.Tensor, ...], bins: dict[str, BinSpec]) -> torch.Tensor:
+    """Mean squared difference (degrees^2) between each face's decoded angles and its mirror image's
+    (yaw and roll negated), over the pairs `mirror_pairs` built."""
+    terms = []
+    for out, a in zip(outputs[:3], ANGLES, strict=True):
+        pred, _ = decode(out.float(), bins[a])
+        n = len(pred) // 2
+        mirrored = -pred[n:2 * n] if a in ("yaw", "roll") else pred[n:2 * n]
+        terms.append(((pred[:n] - mirrored) ** 2).mean())
+    return torch.stack(terms).mean()

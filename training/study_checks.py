@@ -42,7 +42,7 @@ _SPLIT: dict[str, tuple[Path, list[str]]] = {}
 
 def checks_split(spec, base) -> tuple[Path, list[str]]:
     """The held-out crops shared by every variant's config and `spec.checks_with` (cached per study)."""
-    from training.study import run_config
+    from training.study_spec import run_config
     from training.validation_checks import validation_split
 
     if spec.name not in _SPLIT:
@@ -78,7 +78,7 @@ def run_checks_for(spec, base, run_dir: Path, model, meta, bn_view) -> dict:
     """Checks of a finished run: its final weights (BatchNorm re-estimated, as evaluated) per flip mode and
     every snapshot in run_dir/snapshots/ (re-estimated the same way), flip "both"."""
     from posebridge.models.checkpoint import load_checkpoint, save_checkpoint
-    from training.study import recalibrate_bn
+    from training.study_run import recalibrate_bn
 
     final = save_checkpoint(run_dir / "final.pt", model, meta)
     out = {"final": measure(final, spec, base, list(spec.checks_flip)), "steps": []}

@@ -117,7 +117,7 @@ def test_cli_resume_without_checkpoint_names_the_file(tmp_path, capsys):
 
 def test_evaluate_cli_writes_outputs_and_rejects_bad_checkpoint(tmp_path, capsys):
     from training.evaluate import main as eval_main
-    from training.train import export_weights
+    from training.export import export_weights
 
     result = train(tiny(tmp_path / "run", "optim.epochs=1"))
     out = tmp_path / "eval"
@@ -148,7 +148,7 @@ def test_too_small_input_for_the_backbone_is_a_config_error(tmp_path):
 
 def test_pretrained_init_from_state_dict_file_or_checkpoint(tmp_path):
     from posebridge.errors import InputFileError
-    from training.train import make_model
+    from training.model_setup import make_model
 
     trunk = {"features.0.weight": torch.full((6, 3, 5, 5), 0.5), "fc.weight": torch.zeros(3)}
     torch.save(trunk, tmp_path / "imagenet.pth")

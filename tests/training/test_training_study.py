@@ -84,7 +84,7 @@ def test_study_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, 
 
 
 def test_study_configs_load_and_match_their_studies():
-    from training.study import load_study, run_config
+    from training.study_spec import load_study, run_config
 
     root = REPO / "training" / "configs"
     losses, base = load_study(root / "study_losses.toml")
@@ -114,7 +114,7 @@ def test_study_configs_load_and_match_their_studies():
 def test_recalibrate_bn_sets_population_statistics():
     import torch
 
-    from training.study import recalibrate_bn
+    from training.study_run import recalibrate_bn
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.BatchNorm1d(3))

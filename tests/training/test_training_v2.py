@@ -16,7 +16,8 @@ import torch
 
 from posebridge.models.bins import BinSpec
 from tests.helpers.paths import SYNTHETIC_FACE
-from training.train import flip_consistency_loss, mirror_pairs, wait_while
+from training.losses import flip_consistency_loss, mirror_pairs
+from training.trainer import wait_while
 from training.transforms import Transform
 from training.validation_checks import roll_sweep, slope, yaw_calibration
 
@@ -97,7 +98,7 @@ def test_init_starts_from_a_checkpoint_and_snapshots_are_kept(tmp_path):
     from posebridge.models.checkpoint import read_checkpoint
     from training.config import load_config
     from training.data import PoseDataset, Record, register_dataset
-    from training.train import Trainer
+    from training.trainer import Trainer
 
     @register_dataset("test_v2_faces")
     def faces(n: int = 8) -> PoseDataset:
@@ -182,7 +183,7 @@ def test_study_reuses_a_committed_result_on_a_fresh_machine(tmp_path):
 
 
 def test_v2_finetune_study_config_changes_one_thing_per_variant():
-    from training.study import load_study, run_config
+    from training.study_spec import load_study, run_config
 
     spec, base = load_study(Path("training/configs/v2_finetunes.toml"))
     assert spec.checks and spec.reference_model.endswith("posebridge-small.pt")
