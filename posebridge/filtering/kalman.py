@@ -11,8 +11,8 @@ constant velocity). Each frame:
    consecutive frames with the same sign, inflates the angle (and rate) variance by the excess, so a
    real head turn is followed at once while still heads stay heavily smoothed (docs/filter.md has the
    measurements and the trade-off);
-5. the update uses the Joseph form, as filterpy's KalmanFilter does (tests/filtering/test_filter_reference.py checks the
-   two agree to 1e-9 on random sequences).
+5. the update uses the Joseph form, as filterpy's KalmanFilter does
+   (tests/filtering/test_filter_reference.py checks the two agree to 1e-9 on random sequences).
 The 2x2 algebra is written out on Python floats: an update costs far less than filterpy's general
 matrices, and the daemon does not pay for importing filterpy and SciPy at start-up (docs/filter.md has
 the measurements).
