@@ -255,16 +255,13 @@ def synthetic_face(size: int = 112) -> np.ndarray:
 
 def recalibrate_batchnorm(model, input_size: int, root: str | os.PathLike = DEFAULT_ROOT, count: int = 2048,
                           batch: int = 128) -> int:
-    """Re-estimate every BatchNorm's running mean/variance on `count` un-augmented training crops.
-
-    torchvision's MobileNetV3 uses BN momentum 0.01, so the running statistics trail the weights by
-    ~100 steps; while the learning rate is high, eval-mode outputs collapse (the trainer's validation
-    MAE is meaningless early on). A cumulative average over clean training crops with the final weights
-    fixes the statistics exactly. Returns the number of crops used."""
+    """Re-estimate every BatchNorm's running mean/variance (training.batchnorm) on `count` un-augmented
+    training crops. Returns the number of crops used."""
     import torch
 
     from posebridge.inference.crops import crop_square, to_batch
     from posebridge.inference.meta import ModelMeta
+    from training.batchnorm import reestimate_batchnorm
 
     root = Path(root)
     labels = read_teacher_labels(root / "labels.csv")
@@ -273,19 +270,14 @@ def recalibrate_batchnorm(model, input_size: int, root: str | os.PathLike = DEFA
     pick = keep[np.linspace(0, len(keep) - 1, min(count, len(keep))).astype(int)]
     images = load_crops(root / "images", [labels.names[i] for i in pick], progress=False)
     meta = ModelMeta(name="", backbone="", input_size=input_size)
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative moving average
-    model.train()
-    with torch.no_grad():
+
+    def batches():
         for i in range(0, len(images), batch):
             whole = (0, 0, images.shape[2], images.shape[1])
             chunk = [crop_square(im, whole, input_size) for im in images[i : i + batch]]
-            model(torch.from_numpy(to_batch(chunk, meta)))
-    for m, mom in zip(bns, saved, strict=True):
-        m.momentum = mom
+            yield torch.from_numpy(to_batch(chunk, meta))
+
+    reestimate_batchnorm(model, batches())
     model.eval()
     return len(images)
 

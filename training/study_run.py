@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Subset
 from posebridge.errors import ConfigError
 from posebridge.inference.meta import ANGLES
 from posebridge.models.checkpoint import load_checkpoint
+from training.batchnorm import batchnorm_layers, reestimate_batchnorm
 from training.config import TrainConfig
 from training.data import DatasetFactory, PoseDataset, View, create_dataset
 from training.evaluate import mae_of, predict
@@ -52,23 +53,14 @@ class CachedDatasets:
 
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, view, count: int, batch_size: int = 128) -> int:
-    """Re-estimate every BatchNorm's running mean/variance (cumulative average) on `count` items of
+    """Re-estimate every BatchNorm's running mean/variance (training.batchnorm) on `count` items of
     `view` spread evenly over it, with the model's final weights. Returns the items used (0 = no BN)."""
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not bns or count <= 0 or len(view) == 0:
+    if not batchnorm_layers(model) or count <= 0 or len(view) == 0:
         return 0
     pick = np.linspace(0, len(view) - 1, min(count, len(view))).round().astype(int).tolist()
-    momenta = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
     device = next(model.parameters()).device
-    for batch in DataLoader(Subset(view, pick), batch_size=batch_size, shuffle=False):
-        model(batch["image"].to(device))
-    for m, mom in zip(bns, momenta, strict=True):
-        m.momentum = mom
-    model.eval()
+    loader = DataLoader(Subset(view, pick), batch_size=batch_size, shuffle=False)
+    reestimate_batchnorm(model, (batch["image"].to(device) for batch in loader))
     return len(pick)
 
 
