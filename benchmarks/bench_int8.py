@@ -25,7 +25,7 @@ from posebridge.inference.estimator import Estimator  # noqa: E402
 from posebridge.inference.model_store import resolve_model  # noqa: E402
 from posebridge.models.checkpoint import load_checkpoint  # noqa: E402
 from posebridge.models.torch_backends import backend_for_net  # noqa: E402
-from posebridge.offline.evaluation import evaluate_aflw2000  # noqa: E402
+from posebridge.offline.pose_eval import evaluate_aflw2000  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 MAX_COST = 0.3

@@ -77,7 +77,7 @@ def _label(run: dict) -> str:
 
 
 def format_report(report: dict) -> str:
-    from posebridge.daemon.loop import STAGES
+    from posebridge.daemon.pipeline import STAGES
 
     runs = report["runs"]
     head = " | ".join(f"{_label(r)} median / p99" for r in runs)

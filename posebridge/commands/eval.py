@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "onnx-int8":
         require("convert", "--backend onnx-int8 (quantizing on first use)", ("onnx",))
     from posebridge.inference.estimator import Estimator, parse_zooms
-    from posebridge.offline.evaluation import evaluate_aflw2000, format_table, write_results
+    from posebridge.offline.pose_eval import evaluate_aflw2000, format_table, write_results
 
     zooms = parse_zooms(args.zooms) if args.zooms else None
     estimator = Estimator.load(args.model, device=args.device, backend=args.backend, zooms=zooms, threads=0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from posebridge import validation as v
 from posebridge.config import ServeConfig
-from posebridge.daemon.loop import Pipeline
+from posebridge.daemon.pipeline import Pipeline
 
 TRACKER_OWN = ("detector", "timer", "redetect_every", "detect_in_thread")
 

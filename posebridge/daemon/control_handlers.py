@@ -11,7 +11,7 @@ from posebridge import validation as v
 from posebridge.errors import ConfigError
 
 if TYPE_CHECKING:
-    from posebridge.daemon.loop import Pipeline
+    from posebridge.daemon.pipeline import Pipeline
 
 
 def start_control(pipe: Pipeline, address: str, keys=None):

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from posebridge.daemon.loop import STAGES
+from posebridge.daemon.pipeline import STAGES
 from posebridge.errors import InputFileError, PoseBridgeError
 
 

@@ -18,7 +18,7 @@ from posebridge.errors import ConfigError
 from posebridge.filtering.config import RANGES
 
 if TYPE_CHECKING:
-    from posebridge.daemon.loop import Pipeline
+    from posebridge.daemon.pipeline import Pipeline
 
 MAX_BODY_BYTES = 4096  # as the control socket's MAX_REQUEST_BYTES
 

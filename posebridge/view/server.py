@@ -37,7 +37,7 @@ from posebridge.view.status import PageStatus
 
 if TYPE_CHECKING:
     from posebridge.config import ViewConfig
-    from posebridge.daemon.loop import Pipeline
+    from posebridge.daemon.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from posebridge.formats.protocol import PoseMessage
 from posebridge.view.feed import ViewFeed
 
 if TYPE_CHECKING:
-    from posebridge.daemon.loop import Pipeline
+    from posebridge.daemon.pipeline import Pipeline
 
 REFRESH_S = 0.5
 

@@ -13,7 +13,7 @@ import torch
 
 from posebridge.cli import main
 from posebridge.commands.bench import format_report
-from posebridge.daemon.loop import STAGES
+from posebridge.daemon.pipeline import STAGES
 from posebridge.inference.meta import ModelMeta
 from posebridge.models.checkpoint import save_checkpoint
 from posebridge.models.network import build_model

@@ -15,7 +15,7 @@ import torch
 
 from posebridge.config import ServeConfig
 from posebridge.daemon.control_handlers import start_control
-from posebridge.daemon.loop import Pipeline
+from posebridge.daemon.pipeline import Pipeline
 from posebridge.faces.detectors import create_detector
 from posebridge.faces.tracker import FaceTracker
 from posebridge.inference.estimator import Estimator

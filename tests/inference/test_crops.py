@@ -8,7 +8,7 @@ import pytest
 
 from posebridge.inference.crops import crop_square, face_roi, roi_3ddfa, roi_uses_yaw, square_box, to_batch
 from posebridge.inference.meta import CropSpec, ModelMeta
-from posebridge.offline.evaluation import hopenet_loose_box
+from posebridge.offline.pose_eval import hopenet_loose_box
 
 
 def test_square_box_enlarges_and_squares_about_the_centre():

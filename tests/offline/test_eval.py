@@ -13,7 +13,7 @@ from posebridge.cli import main
 from posebridge.inference.estimator import Estimator
 from posebridge.models.checkpoint import save_checkpoint
 from posebridge.models.importers import import_whenet
-from posebridge.offline.evaluation import evaluate_aflw2000, format_table, summarize, write_results
+from posebridge.offline.pose_eval import evaluate_aflw2000, format_table, summarize, write_results
 from tests.helpers.paths import shared_path
 
 SUBSET = 40

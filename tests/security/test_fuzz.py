@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from posebridge.config import ServeConfig, validate
 from posebridge.daemon.control_handlers import recenter, set_params, settable, status
-from posebridge.daemon.loop import Pipeline
+from posebridge.daemon.pipeline import Pipeline
 from posebridge.errors import ConfigError, InputFileError, PoseBridgeError
 from posebridge.filtering.config import RANGES, FilterConfig
 from posebridge.formats.session_file import SessionReader, SessionWriter, check_frame
