@@ -56,6 +56,8 @@ class DataConfig:
     color_jitter: float = 0.0  # random brightness/contrast factor in [1 - c, 1 + c]
     rotate_deg: float = 0.0  # random in-plane rotation in [-r, r] degrees; the labels turn with it exactly
     rotate_p: float = 1.0  # probability that a sample is rotated at all (rotate_deg > 0)
+    rotate_decoy_p: float = 0.0  # probability of decoy corners: blank what a turn by another random angle
+    #                              would uncover (black), on any sample, so corners do not tell the roll
     rotate_min_deg: float = 0.0  # > 0: the turn's size is drawn from [min, r] (either sign): show large
     #                              roll without adding more small turns to what the crops already have
     rotate_border: str = "constant"  # fills the corners a rotation uncovers: "constant" (black) or
@@ -176,6 +178,9 @@ def validate(cfg: TrainConfig) -> None:
         (0.0 <= cfg.data.val_fraction < 1.0, "data.val_fraction: must be in [0, 1)"),
         (cfg.data.repeat >= 1, "data.repeat: must be >= 1"),
         (0.0 <= cfg.data.rotate_p <= 1.0, "data.rotate_p: must be in [0, 1]"),
+        (0.0 <= cfg.data.rotate_decoy_p <= 1.0, "data.rotate_decoy_p: must be in [0, 1]"),
+        (cfg.data.rotate_decoy_p == 0.0 or (cfg.data.rotate_deg > 0 and cfg.data.rotate_border == "constant"),
+         "data.rotate_decoy_p: needs data.rotate_deg > 0 and rotate_border 'constant' (decoys are black)"),
         (0.0 <= cfg.data.rotate_min_deg <= max(cfg.data.rotate_deg, 0.0),
          "data.rotate_min_deg: must be in [0, data.rotate_deg]"),
         (cfg.data.rotate_border in ("constant", "replicate"),

@@ -73,6 +73,7 @@ class Transform:
     rotate_deg: float = 0.0
     rotate_p: float = 1.0
     rotate_min_deg: float = 0.0
+    rotate_decoy_p: float = 0.0
     rotate_border: str = "constant"
     max_angle: float = 96.0  # a rotation whose exact labels leave +-max_angle is not applied (bins end at 99)
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -87,8 +88,17 @@ class Transform:
             margin_min=d.margin_min, margin_max=d.margin_max, flip=d.flip, blur=d.blur,
             scale_jitter=d.scale_jitter, shift_jitter=d.shift_jitter, shift_jitter_y=d.shift_jitter_y,
             color_jitter=d.color_jitter, rotate_deg=d.rotate_deg, rotate_p=d.rotate_p,
-            rotate_min_deg=d.rotate_min_deg, rotate_border=d.rotate_border,
+            rotate_min_deg=d.rotate_min_deg, rotate_decoy_p=d.rotate_decoy_p, rotate_border=d.rotate_border,
         )  # fmt: skip
+
+    def _turn(self, rng: np.random.Generator) -> float:
+        """A random in-plane turn (clockwise, degrees): uniform in [-rotate_deg, rotate_deg], its size
+        mapped onto [rotate_min_deg, rotate_deg] when a minimum is set (the same single draw)."""
+        theta = float(rng.uniform(-self.rotate_deg, self.rotate_deg))
+        if self.rotate_min_deg > 0:
+            span = self.rotate_deg - self.rotate_min_deg
+            theta = math.copysign(self.rotate_min_deg + abs(theta) / self.rotate_deg * span, theta)
+        return theta
 
     def base_box(self, image: np.ndarray, box: Box | None, rng: np.random.Generator) -> Box:
         """The un-jittered crop box: the whole (square) image for a face crop, else the landmark box
@@ -125,10 +135,7 @@ class Transform:
         theta = 0.0
         if self.train and self.rotate_deg and np.all(np.isfinite(angles)):
             # drawn unconditionally, so the rest of the sample's randomness does not depend on rotate_p
-            theta = float(rng.uniform(-self.rotate_deg, self.rotate_deg))  # clockwise, degrees
-            if self.rotate_min_deg > 0:  # the same draw, its size mapped onto [min, rotate_deg]
-                span = self.rotate_deg - self.rotate_min_deg
-                theta = math.copysign(self.rotate_min_deg + abs(theta) / self.rotate_deg * span, theta)
+            theta = self._turn(rng)
             use = rng.random() < self.rotate_p
             turned = rotate_in_plane(*angles, theta).astype(np.float32)
             if use and np.all(np.abs(turned) <= self.max_angle):
@@ -144,6 +151,16 @@ class Transform:
         warp = m if scale >= 0.5 else _shrink_m(m, image, scale)
         crop = cv2.warpAffine(_shrunk(image, scale, m), warp, (self.resize, self.resize),
                               flags=cv2.INTER_LINEAR, borderMode=BORDERS[self.rotate_border])
+        if self.train and self.rotate_decoy_p > 0 and rng.random() < self.rotate_decoy_p:
+            # decoy corners: blank what a turn by another angle would uncover, whatever the sample's own
+            # turn, so that corners no longer tell the roll (the network must read the face)
+            phi = self._turn(rng)
+            md = cv2.getRotationMatrix2D((cx, cy), -phi, scale)
+            md[0, 2] += self.resize / 2 - cx
+            md[1, 2] += self.resize / 2 - cy
+            inside = cv2.warpAffine(np.full(image.shape[:2], 255, np.uint8), md, (self.resize, self.resize),
+                                    flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            crop[inside == 0] = 0
         off = self.resize - self.input_size
         ox = oy = 0
         if off > 0:

@@ -80,6 +80,21 @@ def test_a_minimum_turn_larger_than_the_range_is_refused():
         validate(cfg)
 
 
+def test_decoy_corners_blank_an_unturned_crop_and_leave_its_labels():
+    """`rotate_decoy_p` blanks the corners a turn by another angle would uncover, on a sample that is not
+    turned: the corners appear, the labels do not move (corners must not tell the roll)."""
+    white = np.full((120, 120, 3), 255, np.uint8)
+    labels = np.array([5.0, -3.0, 2.0], np.float32)
+    plain = crop_transform(rotate_deg=80.0, rotate_min_deg=45.0, rotate_p=0.0)
+    decoy = crop_transform(rotate_deg=80.0, rotate_min_deg=45.0, rotate_p=0.0, rotate_decoy_p=1.0)
+    crop, angles, _ = plain.sample(white, None, labels, np.random.default_rng(0))
+    assert (crop > 0).all()
+    crop, angles, _ = decoy.sample(white, None, labels, np.random.default_rng(0))
+    black = (crop == 0).all(axis=2)
+    assert black.mean() > 0.05 and int(black[[0, 0, -1, -1], [0, -1, 0, -1]].sum()) >= 2
+    assert not black[56, 56] and np.allclose(angles, labels)
+
+
 def test_box_target_points_back_to_the_unjittered_roi():
     face = cv2.imread(str(SYNTHETIC_FACE))
     rng = np.random.default_rng(5)
