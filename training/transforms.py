@@ -74,6 +74,7 @@ class Transform:
     rotate_p: float = 1.0
     rotate_min_deg: float = 0.0
     rotate_decoy_p: float = 0.0
+    rotate_circle_p: float = 0.0
     rotate_border: str = "constant"
     max_angle: float = 96.0  # a rotation whose exact labels leave +-max_angle is not applied (bins end at 99)
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -88,7 +89,8 @@ class Transform:
             margin_min=d.margin_min, margin_max=d.margin_max, flip=d.flip, blur=d.blur,
             scale_jitter=d.scale_jitter, shift_jitter=d.shift_jitter, shift_jitter_y=d.shift_jitter_y,
             color_jitter=d.color_jitter, rotate_deg=d.rotate_deg, rotate_p=d.rotate_p,
-            rotate_min_deg=d.rotate_min_deg, rotate_decoy_p=d.rotate_decoy_p, rotate_border=d.rotate_border,
+            rotate_min_deg=d.rotate_min_deg, rotate_decoy_p=d.rotate_decoy_p,
+            rotate_circle_p=d.rotate_circle_p, rotate_border=d.rotate_border,
         )  # fmt: skip
 
     def _turn(self, rng: np.random.Generator) -> float:
@@ -161,6 +163,10 @@ class Transform:
             inside = cv2.warpAffine(np.full(image.shape[:2], 255, np.uint8), md, (self.resize, self.resize),
                                     flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             crop[inside == 0] = 0
+        if self.train and self.rotate_circle_p > 0 and (theta != 0.0 or rng.random() < self.rotate_circle_p):
+            # a turned crop always, any other with rotate_circle_p: black outside the inscribed circle,
+            # which hides where the turned image ends (a circle looks the same at every angle)
+            crop[_outside_circle(self.resize)] = 0
         off = self.resize - self.input_size
         ox = oy = 0
         if off > 0:
@@ -211,6 +217,13 @@ class Transform:
         k = (self.margin_min + self.margin_max) / 2
         factor = (1 + 2.6 * k) * self.input_size / self.resize  # height grows by (2 + 0.6) k
         return max(0.0, (factor - 1) / 2)
+
+
+def _outside_circle(size: int) -> np.ndarray:
+    """Pixels of a size x size square outside its inscribed circle."""
+    c = (size - 1) / 2
+    y, x = np.ogrid[:size, :size]
+    return (x - c) ** 2 + (y - c) ** 2 > (size / 2) ** 2
 
 
 def _shrunk(image: np.ndarray, scale: float, m: np.ndarray) -> np.ndarray:  # noqa: ARG001

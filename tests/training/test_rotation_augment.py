@@ -95,6 +95,23 @@ def test_decoy_corners_blank_an_unturned_crop_and_leave_its_labels():
     assert not black[56, 56] and np.allclose(angles, labels)
 
 
+def test_a_circle_hides_where_a_turned_crop_ends():
+    """`rotate_circle_p`: a turned crop is black outside its inscribed circle (so no straight edge of
+    the turned image shows) and keeps the face inside; an unturned one only with that probability."""
+    white = np.full((120, 120, 3), 255, np.uint8)
+    labels = np.zeros(3, np.float32)
+    # a turn of 86-89 degrees: the turned square nearly covers the crop, so its corners would be white
+    turned = crop_transform(rotate_deg=89.0, rotate_min_deg=86.0, rotate_p=1.0, rotate_circle_p=1e-9)
+    crop, angles, _ = turned.sample(white, None, labels, np.random.default_rng(0))
+    assert abs(angles[2]) >= 86 - 1e-4
+    black = (crop == 0).all(axis=2)
+    y, x = np.ogrid[:112, :112]
+    inside = (x - 55.5) ** 2 + (y - 55.5) ** 2 <= 54**2
+    assert black[6, 6] and black[-7, -7] and not black[inside].any()
+    unturned = crop_transform(rotate_deg=80.0, rotate_p=0.0, rotate_circle_p=1e-9)
+    assert (unturned.sample(white, None, labels, np.random.default_rng(0))[0] > 0).all()
+
+
 def test_box_target_points_back_to_the_unjittered_roi():
     face = cv2.imread(str(SYNTHETIC_FACE))
     rng = np.random.default_rng(5)
