@@ -60,6 +60,8 @@ class DataConfig:
     #                              would uncover (black), on any sample, so corners do not tell the roll
     rotate_circle_p: float = 0.0  # > 0: every turned crop, and other crops with this probability, black
     #                               outside the inscribed circle (hides where a turned image ends)
+    rotate_max_tilt_deg: float = 0.0  # > 0: turn only crops whose |yaw| and |pitch| are below this (their
+    #                                   roll label turns the same in every Euler convention)
     rotate_min_deg: float = 0.0  # > 0: the turn's size is drawn from [min, r] (either sign): show large
     #                              roll without adding more small turns to what the crops already have
     rotate_border: str = "constant"  # fills the corners a rotation uncovers: "constant" (black) or
@@ -182,6 +184,7 @@ def validate(cfg: TrainConfig) -> None:
         (0.0 <= cfg.data.rotate_p <= 1.0, "data.rotate_p: must be in [0, 1]"),
         (0.0 <= cfg.data.rotate_decoy_p <= 1.0, "data.rotate_decoy_p: must be in [0, 1]"),
         (0.0 <= cfg.data.rotate_circle_p <= 1.0, "data.rotate_circle_p: must be in [0, 1]"),
+        (0.0 <= cfg.data.rotate_max_tilt_deg <= 180.0, "data.rotate_max_tilt_deg: must be in [0, 180]"),
         (cfg.data.rotate_decoy_p == 0.0 or (cfg.data.rotate_deg > 0 and cfg.data.rotate_border == "constant"),
          "data.rotate_decoy_p: needs data.rotate_deg > 0 and rotate_border 'constant' (decoys are black)"),
         (0.0 <= cfg.data.rotate_min_deg <= max(cfg.data.rotate_deg, 0.0),

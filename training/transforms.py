@@ -75,6 +75,7 @@ class Transform:
     rotate_min_deg: float = 0.0
     rotate_decoy_p: float = 0.0
     rotate_circle_p: float = 0.0
+    rotate_max_tilt_deg: float = 0.0
     rotate_border: str = "constant"
     max_angle: float = 96.0  # a rotation whose exact labels leave +-max_angle is not applied (bins end at 99)
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -90,7 +91,8 @@ class Transform:
             scale_jitter=d.scale_jitter, shift_jitter=d.shift_jitter, shift_jitter_y=d.shift_jitter_y,
             color_jitter=d.color_jitter, rotate_deg=d.rotate_deg, rotate_p=d.rotate_p,
             rotate_min_deg=d.rotate_min_deg, rotate_decoy_p=d.rotate_decoy_p,
-            rotate_circle_p=d.rotate_circle_p, rotate_border=d.rotate_border,
+            rotate_circle_p=d.rotate_circle_p, rotate_max_tilt_deg=d.rotate_max_tilt_deg,
+            rotate_border=d.rotate_border,
         )  # fmt: skip
 
     def _turn(self, rng: np.random.Generator) -> float:
@@ -139,6 +141,8 @@ class Transform:
             # drawn unconditionally, so the rest of the sample's randomness does not depend on rotate_p
             theta = self._turn(rng)
             use = rng.random() < self.rotate_p
+            if self.rotate_max_tilt_deg > 0:  # only faces that look at the camera (same draws as without)
+                use = use and bool(np.all(np.abs(angles[:2]) < self.rotate_max_tilt_deg))
             turned = rotate_in_plane(*angles, theta).astype(np.float32)
             if use and np.all(np.abs(turned) <= self.max_angle):
                 angles = turned

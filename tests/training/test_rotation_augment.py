@@ -112,6 +112,14 @@ def test_a_circle_hides_where_a_turned_crop_ends():
     assert (unturned.sample(white, None, labels, np.random.default_rng(0))[0] > 0).all()
 
 
+def test_a_tilt_limit_turns_only_faces_that_look_at_the_camera():
+    face = cv2.imread(str(SYNTHETIC_FACE))
+    t = crop_transform(rotate_deg=80.0, rotate_min_deg=45.0, rotate_p=1.0, rotate_max_tilt_deg=20.0)
+    frontal, turned = np.array([5.0, -8.0, 1.0], np.float32), np.array([35.0, 0.0, 1.0], np.float32)
+    assert abs(t.sample(face, None, frontal, np.random.default_rng(1))[1][2]) > 40
+    assert np.allclose(t.sample(face, None, turned, np.random.default_rng(1))[1], turned)
+
+
 def test_box_target_points_back_to_the_unjittered_roi():
     face = cv2.imread(str(SYNTHETIC_FACE))
     rng = np.random.default_rng(5)
